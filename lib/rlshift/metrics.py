@@ -1,0 +1,155 @@
+"""Calibration and accuracy metrics: small pure functions on arrays (HELM style: the name says
+which binning). `conf` is a predicted probability, `correct` 0/1 of the same length.
+
+Kadavath et al. (2022) bin *all* answer options (each option's probability against whether it
+is the correct one) in 10 equal-mass bins; the top-1 view (confidence of the chosen option
+against its correctness, Guo et al. 2017) is the other common reading. Both are offered.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+BINNINGS = ("mass", "width")
+
+
+def _bins(conf: np.ndarray, n_bins: int, binning: str) -> np.ndarray:
+    """Bin index per prediction: equal-mass (sorted, near-equal counts) or equal-width."""
+    if binning == "mass":
+        order = np.argsort(conf, kind="stable")
+        index = np.empty(len(conf), dtype=int)
+        for b, chunk in enumerate(np.array_split(order, n_bins)):
+            index[chunk] = b
+        return index
+    if binning == "width":
+        return np.clip((conf * n_bins).astype(int), 0, n_bins - 1)
+    raise ValueError(f"binning must be one of {BINNINGS}, got {binning!r}")
+
+
+def reliability_table(conf, correct, n_bins: int = 10, binning: str = "mass") -> pd.DataFrame:
+    """Per non-empty bin: count, mean confidence, observed frequency, and a Wilson 95% CI."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    conf, correct = np.asarray(conf, float), np.asarray(correct, float)
+    frame = pd.DataFrame({"bin": _bins(conf, n_bins, binning), "conf": conf, "correct": correct})
+    table = frame.groupby("bin").agg(n=("conf", "size"), conf=("conf", "mean"),
+                                     freq=("correct", "mean"), hits=("correct", "sum")).reset_index()
+    lo, hi = proportion_confint(table["hits"], table["n"], alpha=0.05, method="wilson")
+    return table.assign(lo=lo, hi=hi).drop(columns="hits")
+
+
+def _gaps(conf, correct, n_bins: int, binning: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin counts and (frequency - confidence) gaps; numpy only, as it runs in resampling."""
+    conf, correct = np.asarray(conf, float), np.asarray(correct, float)
+    index = _bins(conf, n_bins, binning)
+    n = np.bincount(index, minlength=n_bins)
+    gap = np.bincount(index, weights=correct - conf, minlength=n_bins)
+    filled = n > 0
+    return n[filled], gap[filled] / n[filled]
+
+
+def ece(conf, correct, n_bins: int = 10, binning: str = "mass") -> float:
+    """Expected calibration error: count-weighted mean |frequency - confidence| over bins."""
+    n, gap = _gaps(conf, correct, n_bins, binning)
+    return float(np.sum(n * np.abs(gap)) / n.sum())
+
+
+def rms_calibration_error(conf, correct, n_bins: int = 10, binning: str = "mass") -> float:
+    """Kadavath et al.'s RMS calibration error: sqrt of the count-weighted mean squared gap."""
+    n, gap = _gaps(conf, correct, n_bins, binning)
+    return float(np.sqrt(np.sum(n * gap ** 2) / n.sum()))
+
+
+def brier(probs: np.ndarray, answer: np.ndarray) -> float:
+    """Multi-class Brier score: mean over items of the squared distance to the one-hot answer."""
+    probs = np.asarray(probs, float)
+    onehot = np.zeros_like(probs)
+    onehot[np.arange(len(probs)), np.asarray(answer, int)] = 1.0
+    return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
+
+
+def nll(probs: np.ndarray, answer: np.ndarray) -> float:
+    probs = np.asarray(probs, float)
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(probs)), np.asarray(answer, int)], 1e-300, None))))
+
+
+def selective_accuracy(conf, correct, coverages=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)) -> pd.DataFrame:
+    """Accuracy on the most confident fraction of items, for each coverage."""
+    conf, correct = np.asarray(conf, float), np.asarray(correct, float)
+    order = np.argsort(-conf, kind="stable")
+    rows = []
+    for c in coverages:
+        k = max(1, int(round(c * len(conf))))
+        rows.append({"coverage": c, "n": k, "accuracy": float(correct[order[:k]].mean())})
+    return pd.DataFrame(rows)
+
+
+def selective_auc(conf, correct) -> float:
+    """Area under the accuracy-coverage curve over every coverage 1/n..1 (higher: confidence
+    ranks right answers first)."""
+    conf, correct = np.asarray(conf, float), np.asarray(correct, float)
+    order = np.argsort(-conf, kind="stable")
+    running = np.cumsum(correct[order]) / np.arange(1, len(conf) + 1)
+    return float(running.mean())
+
+
+# ------------------------------------------------------------------ temperature
+
+def probs_at_temperature(logprobs: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax of logprobs / T over each item's options (rows may be NaN-padded)."""
+    scaled = np.where(np.isnan(logprobs), -np.inf, np.asarray(logprobs, float) / temperature)
+    return np.exp(log_softmax(scaled, axis=1))
+
+
+def fit_temperature(logprobs: np.ndarray, answer: np.ndarray, bounds=(0.05, 20.0)) -> float:
+    """The T that minimizes the negative log-likelihood of the answers (Guo et al. 2017)."""
+    result = minimize_scalar(lambda t: nll(probs_at_temperature(logprobs, t), answer),
+                             bounds=bounds, method="bounded", options={"xatol": 1e-4})
+    return float(result.x)
+
+
+# ------------------------------------------------------------------ tables
+
+def item_arrays(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(logprob matrix NaN-padded to the largest option count, answer index) from a per-item
+    table with columns `logprobs` (list) and `answer`."""
+    width = int(items["logprobs"].map(len).max())
+    matrix = np.full((len(items), width), np.nan)
+    for i, row in enumerate(items["logprobs"]):
+        matrix[i, :len(row)] = row
+    return matrix, items["answer"].to_numpy(int)
+
+
+def calibration_views(probs: np.ndarray, answer: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(conf, correct) for the two readings: 'all_options' (Kadavath) and 'top1'."""
+    valid = ~np.isnan(probs)
+    onehot = np.zeros_like(probs)
+    onehot[np.arange(len(probs)), answer] = 1.0
+    pred = np.nanargmax(probs, axis=1)
+    return {"all_options": (probs[valid], onehot[valid]),
+            "top1": (np.nanmax(probs, axis=1), (pred == answer).astype(float))}
+
+
+def summarize(probs: np.ndarray, answer: np.ndarray, n_bins: int = 10) -> dict[str, float]:
+    """The calibration report of one model on one task: names say the binning (mass or
+    width, n_bins bins) and the reading (all options, or top-1)."""
+    views = calibration_views(probs, answer)
+    conf1, correct1 = views["top1"]
+    conf_all, correct_all = views["all_options"]
+    filled = np.nan_to_num(probs)
+    return {
+        "n": len(answer),
+        "accuracy": float(correct1.mean()),
+        "chance": float(np.mean(1.0 / (~np.isnan(probs)).sum(axis=1))),
+        "ece_mass_all": ece(conf_all, correct_all, n_bins, "mass"),
+        "ece_width_all": ece(conf_all, correct_all, n_bins, "width"),
+        "rms_ce_mass_all": rms_calibration_error(conf_all, correct_all, n_bins, "mass"),
+        "ece_mass_top1": ece(conf1, correct1, n_bins, "mass"),
+        "ece_width_top1": ece(conf1, correct1, n_bins, "width"),
+        "brier": brier(filled, answer),
+        "nll": nll(filled, answer),
+        "mean_confidence": float(conf1.mean()),
+        "selective_auc": selective_auc(conf1, correct1),
+    }
