@@ -136,7 +136,7 @@ class Scorer:
         keys = [make_key(model=model_key, verb=verb, template=template, data_version=data_version,
                          item_id=req.item_id, context=req.context, options=list(req.options),
                          chat=chat, params=params) for req, _, _ in prepared]
-        stored = self.cache.get_many(keys) if self.cache else {}
+        stored = self.cache.get_many(keys) if self.cache is not None else {}
         todo = [(k, p) for k, p in zip(keys, prepared) if k not in stored]
         lengths = [length for _, (_, _, length) in todo]
         results = dict(stored)
@@ -148,7 +148,7 @@ class Scorer:
                 rows.append({"key": key, "model": model_key, "verb": verb, "template": template,
                              "data_version": data_version, "item_id": req.item_id,
                              "params": params, "value": value})
-            if self.cache:
+            if self.cache is not None:
                 self.cache.put_many(rows)
         records = []
         for key, (req, _, _) in zip(keys, prepared):

@@ -1,0 +1,35 @@
+"""Shared fixtures. Embedded models are converted once into the rlshift cache (the user's
+default cache dir, or RLSHIFT_CACHE_DIR); score caches in tests are always temporary."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    from rlshift import models
+    return models.load("embedded:smollm2-135m-instruct", quantize="fp32", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    from rlshift import models
+    return models.load("embedded:gemma-3-270m", quantize="fp32", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(smollm2):
+    """A 2-layer random Llama with SmolLM2's tokenizer: fast, and exact enough to compare
+    batched against unbatched scoring."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rlshift.models import LoadedModel
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(smollm2.tokenizer), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=2048, pad_token_id=smollm2.tokenizer.pad_token_id)
+    model = LlamaForCausalLM(config).eval()
+    info = dict(smollm2.info, spec="test:tiny-llama", revision="seed0", n_params=model.num_parameters())
+    return LoadedModel(model=model, tokenizer=smollm2.tokenizer, info=info)

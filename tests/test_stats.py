@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from rlshift import metrics, stats
+
+
+def test_mcnemar_counts_discordant_pairs():
+    a = np.array([1, 1, 1, 0, 0, 1, 0, 1])
+    b = np.array([1, 0, 0, 0, 1, 0, 0, 0])
+    res = stats.mcnemar_test(a, b)
+    assert (res["a_only"], res["b_only"]) == (4, 1)
+    # exact two-sided binomial test of 1 vs 4 discordant pairs: 2 * P(X <= 1 | n=5, p=.5)
+    assert res["p_value"] == pytest.approx(2 * (1 + 5) / 32)
+
+
+def test_wilson_interval_contains_estimate():
+    lo, hi = stats.wilson(30, 100)
+    assert lo < 0.3 < hi and hi - lo < 0.2
+
+
+def _ece_metric(pool, idx):
+    conf, correct = metrics.calibration_views(pool[idx, :-1], pool[idx, -1].astype(int))["all_options"]
+    return metrics.ece(conf, correct)
+
+
+def _tables(rng, n, temperature):
+    logits = rng.normal(size=(n, 4)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    answer = np.array([rng.choice(4, p=p) for p in probs])
+    shown = metrics.probs_at_temperature(logits, temperature)
+    return np.column_stack([shown, answer]), np.column_stack([probs, answer])
+
+
+def test_paired_difference_detects_a_real_calibration_gap():
+    rng = np.random.default_rng(0)
+    overconfident, calibrated = _tables(rng, 400, temperature=0.3)
+    res = stats.paired_difference(_ece_metric, overconfident, calibrated, n_resamples=300)
+    assert res["difference"] > 0.05
+    assert res["ci_low"] > 0 and res["p_value"] < 0.01
+
+
+def test_paired_difference_no_gap_is_not_significant():
+    rng = np.random.default_rng(1)
+    a, _ = _tables(rng, 300, temperature=1.0)
+    res = stats.paired_difference(_ece_metric, a, a.copy(), n_resamples=200)
+    assert res["difference"] == 0 and res["p_value"] > 0.5
