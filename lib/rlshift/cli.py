@@ -54,7 +54,7 @@ def execute(notebook: Path, output: Path, parameters: dict) -> float:
 
 
 def build_book(strict: bool = True) -> None:
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(paths.REPO_ROOT)]
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(paths.REPO_ROOT)]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     subprocess.run(cmd, check=True)

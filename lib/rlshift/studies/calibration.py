@@ -48,7 +48,8 @@ class Task:
 # models are above chance; the cloze reading of the same sets, where small models do better.
 # MMLU 5-shot (prompts of ~1-3k tokens, ~0.3 items/s here) is for GPU runs: add "mmlu:letter:5".
 DEFAULT_TASKS = [
-    "arc_easy:letter:0", "arc_easy:letter:5", "sciq:letter:0", "mmlu:letter:0", "triviaqa_mc:letter:0", "truthfulqa_mc:letter:0",
+    "arc_easy:letter:0", "arc_easy:letter:5", "sciq:letter:0", "mmlu:letter:0",
+    "triviaqa_mc:letter:0", "truthfulqa_mc:letter:0",
     "arc_easy:cloze:0", "sciq:cloze:0", "piqa:cloze:0", "copa:cloze:0", "openbookqa:cloze:0",
     "hellaswag:cloze:0",
 ]
