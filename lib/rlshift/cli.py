@@ -113,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"rlshift: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # a failed cell: papermill keeps the executed notebook for reading
+        if type(err).__name__ != "PapermillExecutionError":
+            raise
+        print(f"rlshift: a cell failed: {err.ename}: {err.evalue}\n(the executed notebook, with "
+              f"the traceback, is kept at the output path)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -73,7 +73,7 @@ PARAMS = Schema(
           optional=True, check=_check_spec),
     Param("tuned_model", str, None, "Overrides the pair's tuned model.", optional=True, check=_check_spec),
     Param("tasks", list, DEFAULT_TASKS, "List of 'dataset:style:k_shot'.", check=_check_tasks),
-    Param("n_items", int, 100, "Items per dataset (stratified by subject, seeded).", minimum=1),
+    Param("n_items", int, 80, "Items per dataset (stratified by subject, seeded).", minimum=1),
     Param("seed", int, 0, "Seed for sampling, few-shot draws, splits and resampling.", minimum=0),
     Param("quantize", str, "auto", "auto = nf4 4-bit on CUDA, fp32 on CPU.", choices=models.QUANTIZATIONS),
     Param("prompt_format", str, "auto", "auto = raw text for base, chat template for tuned.",

@@ -1,0 +1,57 @@
+"""The calibration notebook executed by papermill with small parameters, and the book build."""
+import time
+
+import nbformat
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from rlshift import cli, paths
+
+NOTEBOOK = paths.REPO_ROOT / "notebooks" / "calibration.ipynb"
+QUICK = cli.studies()["calibration"]["quick"]
+
+
+def _text(nb) -> str:
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            out.append(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
+                       + str(o.get("data", {}).get("text/plain", "")))
+    return "\n".join(out)
+
+
+def test_source_notebook_is_output_free_with_parameters_cell():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert "colab.research.google.com" in nb.cells[0].source
+
+
+def test_notebook_runs_and_the_book_builds(tmp_path):
+    executed = cli.EXECUTED / NOTEBOOK.name
+    cli.execute(NOTEBOOK, executed, dict(QUICK, cache_dir=str(tmp_path / "scores.sqlite")))
+    nb = nbformat.read(executed, as_version=4)
+    text = _text(nb)
+    assert "**H1 (the tuned model is worse calibrated" in text and "**H1b" in text
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert images >= 5
+    cli.build_book()
+    html = (paths.REPO_ROOT / "_build" / "html" / "book" / "executed" / "calibration.html").read_text()
+    assert "Reliability diagrams" in html and "Verdicts" in html
+
+
+def test_hub_pair_fails_fast_naming_the_hub(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.time()
+    with pytest.raises(PapermillExecutionError, match="HF_HUB_OFFLINE|Hugging Face Hub"):
+        cli.execute(NOTEBOOK, tmp_path / "out.ipynb",
+                    dict(QUICK, model_pair="llama-2-7b", cache_dir=str(tmp_path / "s.sqlite")))
+    assert time.time() - start < 120
+
+
+def test_runner_refuses_bad_parameters_before_starting_a_kernel(capsys, tmp_path):
+    code = cli.main(["run", str(NOTEBOOK), "-p", "n_item", "5", "-o", str(tmp_path / "o.ipynb")])
+    assert code == 2
+    assert "unknown parameter 'n_item'. Did you mean 'n_items'?" in capsys.readouterr().err
+    assert not (tmp_path / "o.ipynb").exists()
+    assert cli.main(["run", str(NOTEBOOK), "-p", "quantize", "int3"]) == 2
