@@ -1,4 +1,5 @@
 """The calibration notebook executed by papermill with small parameters, and the book build."""
+import shutil
 import time
 
 import nbformat
@@ -28,15 +29,21 @@ def test_source_notebook_is_output_free_with_parameters_cell():
 
 
 def test_notebook_runs_and_the_book_builds(tmp_path):
-    executed = cli.EXECUTED / NOTEBOOK.name
+    # build a copy of the book, so the tests never overwrite the real book's chapters
+    root = tmp_path / "book_root"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(paths.REPO_ROOT / name, root / name)
+    shutil.copytree(paths.REPO_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("executed"))
+    executed = root / "book" / "executed" / NOTEBOOK.name
     cli.execute(NOTEBOOK, executed, dict(QUICK, cache_dir=str(tmp_path / "scores.sqlite")))
     nb = nbformat.read(executed, as_version=4)
     text = _text(nb)
     assert "**H1 (the tuned model is worse calibrated" in text and "**H1b" in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 5
-    cli.build_book()
-    html = (paths.REPO_ROOT / "_build" / "html" / "book" / "executed" / "calibration.html").read_text()
+    cli.build_book(root)
+    html = (root / "_build" / "html" / "book" / "executed" / "calibration.html").read_text()
     assert "Reliability diagrams" in html and "Verdicts" in html
 
 

@@ -53,8 +53,9 @@ def execute(notebook: Path, output: Path, parameters: dict) -> float:
     return time.time() - start
 
 
-def build_book(strict: bool = True) -> None:
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(paths.REPO_ROOT)]
+def build_book(root: Path = paths.REPO_ROOT, strict: bool = True) -> None:
+    """jupyter-book build of root (the repo, or a copy of its book files), warnings as errors."""
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root)]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     subprocess.run(cmd, check=True)
