@@ -78,6 +78,8 @@ def test_fit_temperature_recovers_the_generating_temperature():
 def test_nan_padded_rows_keep_their_own_option_count():
     logprobs = np.array([[0.0, 0.0, np.nan], [0.0, 0.0, 0.0]])
     probs = metrics.probs_at_temperature(logprobs, 1.0)
-    np.testing.assert_allclose(probs[0], [0.5, 0.5, 0.0])
-    report = metrics.summarize(np.where(np.isnan(logprobs), np.nan, probs), np.array([0, 2]))
+    np.testing.assert_allclose(probs[0], [0.5, 0.5, np.nan])
+    report = metrics.summarize(probs, np.array([0, 2]))
     assert report["chance"] == pytest.approx((1 / 2 + 1 / 3) / 2)
+    conf, correct = metrics.calibration_views(probs, np.array([0, 2]))["all_options"]
+    assert len(conf) == 5 and correct.sum() == 2  # the padded slot is not a prediction

@@ -99,8 +99,11 @@ def selective_auc(conf, correct) -> float:
 
 def probs_at_temperature(logprobs: np.ndarray, temperature: float) -> np.ndarray:
     """Softmax of logprobs / T over each item's options (rows may be NaN-padded)."""
-    scaled = np.where(np.isnan(logprobs), -np.inf, np.asarray(logprobs, float) / temperature)
-    return np.exp(log_softmax(scaled, axis=1))
+    logprobs = np.asarray(logprobs, float)
+    missing = np.isnan(logprobs)
+    probs = np.exp(log_softmax(np.where(missing, -np.inf, logprobs / temperature), axis=1))
+    probs[missing] = np.nan  # padding stays padding: it is no option and no prediction
+    return probs
 
 
 def fit_temperature(logprobs: np.ndarray, answer: np.ndarray, bounds=(0.05, 20.0)) -> float:

@@ -13,7 +13,7 @@ def _palette(roles) -> dict:
 
 
 def reliability_diagrams(table: pd.DataFrame, summary: pd.DataFrame | None = None,
-                         col: str = "task", col_wrap: int = 4, title: str = "") -> plt.Figure:
+                         col: str = "task", col_wrap: int = 3, title: str = "") -> plt.Figure:
     """Observed frequency against mean confidence per bin, with Wilson 95% intervals and the
     diagonal of perfect calibration; one panel per task, one colour per model role."""
     palette = _palette(table["role"].unique())
@@ -64,7 +64,7 @@ def metric_with_ci(summary: pd.DataFrame, value: str, low: str, high: str, xlabe
 
 
 def lines_by_task(table: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
-                  col_wrap: int = 4, reference: float | None = None) -> plt.Figure:
+                  col_wrap: int = 3, reference: float | None = None) -> plt.Figure:
     """One panel per task, one line per role (temperature sweeps, selective accuracy)."""
     grid = sns.relplot(data=table, x=x, y=y, hue="role", col="task", kind="line", marker="o",
                        col_wrap=min(col_wrap, table["task"].nunique()), height=2.6,

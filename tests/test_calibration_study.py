@@ -1,0 +1,51 @@
+"""The study's analysis functions on synthetic records, where the right answer is known."""
+import numpy as np
+import pandas as pd
+
+from rlshift.studies import calibration as cal
+
+
+def _records(n=300, seed=0):
+    """A base model that is calibrated and a tuned one that is overconfident (logits x 4) on
+    the same 4-option items; one task with 3-option items as well."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task, k in (("synthetic:letter:0", 4), ("three:cloze:0", 3)):
+        for i in range(n):
+            logits = rng.normal(size=k) * 1.5
+            p = np.exp(logits) / np.exp(logits).sum()
+            answer = int(rng.choice(k, p=p))
+            for role, scale in (("base", 1.0), ("tuned", 4.0)):
+                scores = logits * scale - np.log(np.exp(logits * scale).sum())
+                for j in range(k):
+                    rows.append({"role": role, "task": task, "model": role, "item_id": f"{task}-{i}",
+                                 "option_index": j, "score": scores[j], "logprob": scores[j],
+                                 "answer": answer, "style": task.split(":")[1]})
+    return pd.DataFrame(rows)
+
+
+def test_overconfident_tuned_model_is_found_worse_and_repaired_by_temperature():
+    items = cal.item_table(_records())
+    summary = cal.summary(items, seed=0)
+    assert set(summary["chance"].round(4)) == {0.25, 0.3333}
+    tuned = summary[summary.role == "tuned"].set_index("task")
+    base = summary[summary.role == "base"].set_index("task")
+    assert (tuned["ece_mass_all"] > base["ece_mass_all"] + 0.05).all()
+    comparison = cal.compare(items, seed=0, n_resamples=300)
+    assert (comparison["ece_diff"] > 0).all() and (comparison["ece_p"] < 0.01).all()
+    assert (comparison["acc_diff"] == 0).all()  # scaling logits never changes the argmax
+    fits = cal.temperature_fit(items, seed=0)
+    fitted = fits.set_index(["role", "task"])["fitted_T"]
+    assert (fitted.loc["tuned"] > 2.5).all() and (fitted.loc["base"].between(0.6, 1.6)).all()
+    text = cal.verdicts(summary, comparison, fits)
+    assert "significantly higher on 2" in text and "Supported on this run." in text
+
+
+def test_at_chance_tasks_are_called_uninformative():
+    records = _records(n=60)
+    records["score"] = 0.0  # every option equally likely: accuracy at chance
+    items = cal.item_table(records)
+    summary = cal.summary(items, seed=0)
+    comparison = cal.compare(items, seed=0, n_resamples=100)
+    text = cal.verdicts(summary, comparison, cal.temperature_fit(items, seed=0))
+    assert "Not testable on this run" in text and "Uninformative" in text
