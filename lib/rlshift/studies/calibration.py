@@ -306,13 +306,23 @@ def verdicts(summary: pd.DataFrame, comparison: pd.DataFrame, fits: pd.DataFrame
                      else "Mixed on this run.")
     if at_chance:
         lines.append(f"Uninformative (at least one model at chance): {', '.join(at_chance)}.")
+    lines.append("These verdicts are about the pair that ran; where its two models differ in "
+                 "family or size (as the embedded default does), a difference is not RL's alone.")
+    fits = fits[fits["task"].isin(both)]
+    if fits.empty:
+        lines.append("**H1b (a temperature fixes calibration).** Not testable on this run (no task "
+                     "with both models above chance; at chance the best temperature is infinite).")
+        return "\n\n".join(lines)
     tuned_t = fits[fits["role"] == "tuned"]["fitted_T"]
     base_t = fits[fits["role"] == "base"]["fitted_T"]
     gain = (fits["ece_held_out_T1"] - fits["ece_held_out_fitted"])
     lines.append(
-        f"**H1b (a temperature fixes calibration).** Median fitted temperature: base "
-        f"{base_t.median():.2f}, tuned {tuned_t.median():.2f} (T > 1 means the model was "
-        f"overconfident; Kadavath et al. report T = 2.5 for their RLHF policy). On the held-out "
-        f"halves the fitted temperature lowered ECE in {int((gain > 0).sum())} of {len(gain)} "
-        f"model-task cells (median change {-gain.median():+.3f}).")
+        f"**H1b (a temperature fixes calibration).** On the {len(both)} informative task(s), the "
+        f"median fitted temperature is {base_t.median():.2f} for the base and "
+        f"{tuned_t.median():.2f} for the tuned model (T > 1: the model was overconfident; "
+        f"Kadavath et al. report T = 2.5 for their RLHF policy). On the held-out halves the "
+        f"fitted temperature lowered ECE in {int((gain > 0).sum())} of {len(gain)} model-task "
+        f"cells (median change {-gain.median():+.3f}). "
+        + ("Supported on this run." if (tuned_t.median() > 1 and (gain > 0).mean() > 0.5)
+           else "Not supported on this run."))
     return "\n\n".join(lines)
