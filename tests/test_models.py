@@ -1,4 +1,3 @@
-import builtins
 import json
 
 import pytest
@@ -32,76 +31,12 @@ def test_converted_folder_is_reused_not_reconverted(monkeypatch, smollm2):
     assert (models.embedded_path("smollm2-135m-instruct") / "model.safetensors").exists()
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("embedded:llama-7b", r"unknown embedded model 'llama-7b'"),
-    ("not a spec", r"unknown model spec 'not a spec'. Accepted: a Hugging Face hub id"),
-    ("", r"non-empty string"),
-])
-def test_unknown_model_specs(spec, message):
-    with pytest.raises(InputError, match=message):
-        models.load(spec)
-
-
-def test_local_folder_without_config_is_refused(tmp_path):
-    with pytest.raises(InputError, match="has no config.json"):
-        models.load(str(tmp_path))
-
-
-def test_hub_id_offline_fails_fast_naming_the_hub(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(InputError, match="not in the local cache and HF_HUB_OFFLINE=1"):
-        models.load("meta-llama/Llama-2-7b-hf")
-    monkeypatch.delenv("HF_HUB_OFFLINE")
-    with pytest.raises(InputError, match=r"Hugging Face Hub is unreachable|gated|not found"):
-        models.load("meta-llama/Llama-2-7b-hf")
-
-
-def test_gated_model_without_token_says_so(monkeypatch):
-    import huggingface_hub
-
-    class GatedRepoError(Exception):
-        pass
-
-    def gated(*a, **k):
-        raise GatedRepoError("401")
-
-    monkeypatch.setattr(huggingface_hub, "model_info", gated)
-    with pytest.raises(InputError, match="is gated: accept its license.*HF_TOKEN"):
-        models.load("meta-llama/Llama-2-7b-hf")
-
-
-def test_quantization_choices_and_missing_bitsandbytes(monkeypatch):
-    with pytest.raises(InputError, match="unknown quantize 'int4'"):
-        models.resolve_quantization("int4", "cpu")
+def test_quantization_and_format_defaults(gemma, smollm2):
     assert models.resolve_quantization("auto", "cpu") == "fp32"
     assert models.resolve_quantization("auto", "cuda") == "4bit"
-    with pytest.raises(InputError, match="'8bit' needs a CUDA GPU"):
-        models.resolve_quantization("8bit", "cpu")
-    real_import = builtins.__import__
-
-    def no_bnb(name, *args, **kwargs):
-        if name == "bitsandbytes":
-            raise ImportError("No module named 'bitsandbytes'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_bnb)
-    with pytest.raises(InputError, match="quantize='4bit' needs bitsandbytes"):
-        models.resolve_quantization("4bit", "cpu")
-
-
-def test_cuda_asked_for_without_a_gpu():
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    with pytest.raises(InputError, match="device='cuda'.*no CUDA GPU"):
-        models.load("embedded:smollm2-135m-instruct", device="cuda")
-
-
-def test_chat_format_for_a_base_model_is_refused(gemma, smollm2):
-    with pytest.raises(InputError, match="no chat template"):
-        models.resolve_format("chat", "base", gemma)
     assert models.resolve_format("auto", "base", smollm2) == "raw"
     assert models.resolve_format("auto", "tuned", smollm2) == "chat"
-    assert models.resolve_format("auto", "tuned", gemma) == "raw"
+    assert models.resolve_format("auto", "tuned", gemma) == "raw"  # no chat template to use
 
 
 def test_model_pairs():

@@ -5,7 +5,6 @@ import torch
 
 from rlshift import prompts
 from rlshift.cache import ScoreCache
-from rlshift.errors import InputError
 from rlshift.scoring import Request, Scorer, normalize_options
 
 CONTEXTS = [
@@ -89,15 +88,6 @@ def test_chat_prompts_are_not_given_a_second_bos(smollm2):
     ids = scorer.encode_context(text, chat=True)
     assert ids == smollm2.tokenizer(text, add_special_tokens=False)["input_ids"]
     assert text.endswith(prompts.ANSWER_CUE)
-
-
-def test_multi_token_options_are_refused_for_choice_scoring(tiny_llama):
-    scorer = Scorer(tiny_llama, progress=False)
-    with pytest.raises(InputError, match="not a single token"):
-        scorer.choice_logprobs([Request("x", "Answer:", (" A", " carbon dioxide"))], chat=False,
-                               template="t", data_version="d")
-    with pytest.raises(InputError, match="empty answer set"):
-        scorer.choice_logprobs([Request("x", "Answer:", ())], chat=False, template="t", data_version="d")
 
 
 def test_normalize_options():

