@@ -49,3 +49,16 @@ def test_at_chance_tasks_are_called_uninformative():
     comparison = cal.compare(items, seed=0, n_resamples=100)
     text = cal.verdicts(summary, comparison, cal.temperature_fit(items, seed=0))
     assert text.count("Not testable on this run") == 2 and "Uninformative" in text
+
+
+def test_two_runs_with_the_same_parameters_give_identical_tables():
+    """Determinism: no cache, two full scorings, byte-identical result tables (seed recorded)."""
+    prepared = cal.prepare(["copa:cloze:0", "arc_easy:letter:0"], 8, seed=7)
+    hashes = []
+    for _ in range(2):
+        records, info = cal.score_model("embedded:smollm2-135m-instruct", "tuned", prepared, seed=7, cache=None)
+        assert (records["seed"] == 7).all() and info["revision"].startswith("gguf-")
+        table = cal.summary(cal.item_table(records), seed=7)
+        hashes.append((pd.util.hash_pandas_object(records, index=False).sum(),
+                       pd.util.hash_pandas_object(table, index=False).sum()))
+    assert hashes[0] == hashes[1]

@@ -133,7 +133,8 @@ def score_model(spec: str, role: str, prepared, *, quantize: str = "auto", promp
         frame["answer"] = frame["item_id"].map(answers)
         frame["is_correct"] = frame["option_index"] == frame["answer"]
         frames.append(frame.assign(task=task.label, dataset=task.dataset, style=task.style,
-                                   k_shot=task.k_shot, format=fmt, role=role))
+                                   k_shot=task.k_shot, format=fmt, role=role, seed=seed,
+                                   n_items=len(items.frame), cloze_norm=cloze_norm))
     info = dict(loaded.info, format=fmt, role=role)
     del scorer, loaded
     gc.collect()
