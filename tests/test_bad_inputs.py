@@ -195,6 +195,35 @@ def _real_disk_full_message(ctx):
     cache.put_many(rows)
 
 
+def _causal_lm_as_reward_model(ctx):
+    from rlshift import rewards
+
+    folder = ctx.tmp / "lm"
+    ctx.fixture("tiny_llama").model.save_pretrained(folder)
+    ctx.fixture("smollm2").tokenizer.save_pretrained(folder)
+    rewards.load_reward_model(str(folder), quantize="fp32")
+
+
+def _unknown_annotation_ids(ctx):
+    import pandas as pd
+
+    from rlshift import annotations
+
+    path = ctx.tmp / "sheet.csv"
+    pd.DataFrame({"item_id": ["boolq-1", "boolq-9999", "hh-3"], "label": ["good", "", "bad"]}).to_csv(path, index=False)
+    annotations.read_sheet(path, ["boolq-1", "hh-3"], ["good", "bad"])
+
+
+def _bad_annotation_label(ctx):
+    import pandas as pd
+
+    from rlshift import annotations
+
+    path = ctx.tmp / "sheet.csv"
+    pd.DataFrame({"item_id": ["a", "b"], "label": ["good", "excellent"]}).to_csv(path, index=False)
+    annotations.read_sheet(path, ["a", "b"], ["good", "bad"])
+
+
 CASES = [
     # models
     ("unknown model spec", lambda c: models.load("meta llama 7b"), InputError,
@@ -260,6 +289,15 @@ CASES = [
     ("empty continuation", _empty_continuation, InputError, r"item x: empty continuation option '  '"),
     ("out of disk while caching (batches before are kept)", _disk_full, CacheWriteError,
      r"could not write 2 scores to the cache .*database or disk is full"),
+    # reward models and annotation sheets
+    ("a model that is not a reward model (wrong head)", _causal_lm_as_reward_model, InputError,
+     r"is not a reward model: its classification head \(score.weight\) is not in the checkpoint"),
+    ("an embedded causal LM as reward model", lambda c: __import__("rlshift.rewards").rewards.load_reward_model(
+        "embedded:gemma-3-270m"), InputError, r"is a causal language model, not a reward model"),
+    ("annotation sheet with unknown ids", _unknown_annotation_ids, InputError,
+     r"sheet.csv: 1 unknown ids \(boolq-9999\); accepted are the ids the notebook exported"),
+    ("annotation sheet with a label not accepted", _bad_annotation_label, InputError,
+     r"sheet.csv, row 3: label 'excellent' is not accepted\. Accepted: good, bad"),
     ("out of disk: the cache's own message", _real_disk_full_message, CacheWriteError,
      r"could not write 20 scores .*full.*free disk space .*run again to resume"),
 ]

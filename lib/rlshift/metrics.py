@@ -156,3 +156,15 @@ def summarize(probs: np.ndarray, answer: np.ndarray, n_bins: int = 10) -> dict[s
         "mean_confidence": float(conf1.mean()),
         "selective_auc": selective_auc(conf1, correct1),
     }
+
+
+# ------------------------------------------------------------------ distributions
+
+def js_divergence(p, q, axis: int = -1):
+    """Jensen-Shannon divergence in bits, in [0, 1]: the *square* of scipy's Jensen-Shannon
+    distance with base 2 (0.5 KL(p||m) + 0.5 KL(q||m), m the average). Rows along `axis` are
+    normalized to sum 1 first; zero cells are fine."""
+    from scipy.spatial.distance import jensenshannon
+
+    value = jensenshannon(np.asarray(p, float), np.asarray(q, float), base=2, axis=axis) ** 2
+    return float(value) if np.ndim(value) == 0 else value

@@ -53,6 +53,12 @@ def _chat(tokenizer, turns: list[tuple[str, str]]) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def chat_context(tokenizer, turns: list[tuple[str, str]]) -> str:
+    """The chat template's text for (role, text) turns, ending where the assistant's reply
+    begins (a scored continuation follows it directly)."""
+    return _chat(tokenizer, turns)
+
+
 def render_letter(item: dict, shots: Sequence[dict], fmt: str, tokenizer=None, preamble: str = "") -> str:
     """Context for lettered MC; the scored options are letter_options(len(choices))."""
     if fmt == "raw":
