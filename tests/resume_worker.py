@@ -1,6 +1,6 @@
 """Scores a fixed set of requests with a seeded tiny model into a cache; used by the crash test.
 
-python resume_worker.py CACHE_PATH SLEEP_PER_BATCH OUT_CSV -> prints the number of forward passes.
+python resume_worker.py CACHE_PATH SLEEP_PER_BATCH OUT_CSV -> prints the number of model passes.
 """
 import sys
 import time
@@ -21,7 +21,7 @@ loaded = models.LoadedModel(LlamaForCausalLM(config).eval(), tokenizer,
                             {"spec": "test:tiny", "revision": "seed0", "quantization": "fp32", "dtype": "float32"})
 scorer = Scorer(loaded, cache=ScoreCache(cache_path), batch_size=2, progress=False)
 calls = []
-forward = scorer._forward
+forward = loaded.model.forward
 
 
 def slow_forward(*args, **kwargs):
@@ -30,7 +30,7 @@ def slow_forward(*args, **kwargs):
     return forward(*args, **kwargs)
 
 
-scorer._forward = slow_forward
+loaded.model.forward = slow_forward  # every model pass, whichever scoring path runs it
 requests = [Request(f"r{i}", f"Item {i}: the answer to question {i} is", (" yes", " no", " maybe not"))
             for i in range(40)]
 frame = scorer.continuation_logprobs(requests, chat=False, template="t", data_version="d")

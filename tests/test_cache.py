@@ -17,11 +17,20 @@ REQUESTS = [Request(f"r{i}", f"item {i} says", (" yes", " no thanks")) for i in 
 
 def _score(loaded, cache):
     scorer = Scorer(loaded, cache=cache, batch_size=3, progress=False)
-    calls = []
-    forward = scorer._forward
-    scorer._forward = lambda seqs, keep: calls.append(len(seqs)) or forward(seqs, keep=keep)
-    frame = scorer.continuation_logprobs(REQUESTS, chat=False, template="t", data_version="d")
-    return frame, sum(calls)  # sequences scored: requests x options
+    rows = []
+    forward = loaded.model.forward
+
+    def counting(*args, **kwargs):
+        if kwargs.get("past_key_values") is None:  # a context pass: one row per request
+            rows.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    loaded.model.forward = counting
+    try:
+        frame = scorer.continuation_logprobs(REQUESTS, chat=False, template="t", data_version="d")
+    finally:
+        del loaded.model.forward
+    return frame, sum(rows)  # requests whose context was encoded
 
 
 def test_rows_that_do_not_decode_or_do_not_fit_are_recomputed_alone(tiny_llama, tmp_path):
@@ -35,7 +44,7 @@ def test_rows_that_do_not_decode_or_do_not_fit_are_recomputed_alone(tiny_llama, 
                                    "is_greedy": [0, 0]}), keys[2]))
     with pytest.warns(UserWarning, match="damaged cache rows dropped"):
         again, calls = _score(tiny_llama, cache)
-    assert calls == 3 * 2  # the 3 damaged requests, 2 options each, and nothing else
+    assert calls == 3  # the 3 damaged requests, and nothing else
     pd.testing.assert_frame_equal(again, clean, check_exact=False, atol=1e-5)
 
 

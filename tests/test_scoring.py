@@ -106,9 +106,26 @@ def test_cache_reuses_and_keys_on_the_model(tiny_llama, tmp_path):
     first = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
     assert len(cache) == 6
     calls = []
-    original = scorer._forward
-    scorer._forward = lambda *a, **k: calls.append(1) or original(*a, **k)
-    again = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
-    assert calls == [] and again["logprob"].tolist() == first["logprob"].tolist()
-    scorer.continuation_logprobs(reqs, chat=False, template="t2", data_version="d")
-    assert len(calls) > 0 and len(cache) == 12  # another template is another key
+    original = tiny_llama.model.forward
+    tiny_llama.model.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        again = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+        assert calls == [] and again["logprob"].tolist() == first["logprob"].tolist()
+        scorer.continuation_logprobs(reqs, chat=False, template="t2", data_version="d")
+        assert len(calls) > 0 and len(cache) == 12  # another template is another key
+    finally:
+        del tiny_llama.model.forward
+
+
+@pytest.mark.parametrize("which", ["tiny_llama", "gemma"])
+def test_shared_context_cache_equals_full_recomputation(which, request):
+    """Encoding a context once and reusing its key/value cache for every option gives the
+    same log-probabilities as scoring each (context + option) from scratch."""
+    loaded = request.getfixturevalue(which)
+    reqs = [Request(f"c{i}", c, tuple(o)) for i, (c, o) in enumerate(zip(CONTEXTS, CONTINUATIONS))]
+    reqs += _many_requests(10)
+    frames = [Scorer(loaded, batch_size=4, progress=False, prefix_sharing=flag).continuation_logprobs(
+        reqs, chat=False, template="t", data_version="d") for flag in (True, False)]
+    np.testing.assert_allclose(frames[0]["logprob"], frames[1]["logprob"], atol=1e-4)
+    assert frames[0]["is_greedy"].tolist() == frames[1]["is_greedy"].tolist()
+    assert frames[0]["n_tokens"].tolist() == frames[1]["n_tokens"].tolist()

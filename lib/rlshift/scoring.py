@@ -34,7 +34,7 @@ class Request:
 
 class Scorer:
     def __init__(self, loaded: LoadedModel, cache: ScoreCache | None = None,
-                 batch_size: int = 8, progress: bool = True):
+                 batch_size: int = 8, progress: bool = True, prefix_sharing: bool = True):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.loaded = loaded
@@ -43,6 +43,7 @@ class Scorer:
         self.cache = cache
         self.batch_size = batch_size
         self.progress = progress
+        self.prefix_sharing = prefix_sharing  # reuse a context's key/value cache across its options
         self.device = next(self.model.parameters()).device
         self._pad_id = self.tokenizer.pad_token_id
         if self._pad_id is None:
@@ -181,14 +182,24 @@ class Scorer:
         return out
 
     def _score_continuation_batch(self, batch) -> list[dict]:
+        out = [{"logprob": [None] * len(req.options), "n_tokens": [len(t) for _, t in splits],
+                "n_chars": [len(o.strip()) for o in req.options],
+                "is_greedy": [False] * len(req.options)} for req, splits, _ in batch]
+        shared = [b for b, (_, splits, _) in enumerate(batch)
+                  if self.prefix_sharing and len({tuple(h) for h, _ in splits}) == 1]
+        separate = [b for b in range(len(batch)) if b not in set(shared)]
+        if shared:
+            self._continuations_shared_context([batch[b] for b in shared], [out[b] for b in shared])
+        if separate:
+            self._continuations_full([batch[b] for b in separate], [out[b] for b in separate])
+        return out
+
+    def _continuations_full(self, batch, out) -> None:
+        """One sequence per (request, option): input = (context + continuation)[:-1]."""
         import torch
 
-        # flatten to one sequence per (request, option); input = (context + continuation)[:-1]
-        flat = [(b, j, head, tail) for b, (req, splits, _) in enumerate(batch)
+        flat = [(b, j, head, tail) for b, (_, splits, _) in enumerate(batch)
                 for j, (head, tail) in enumerate(splits)]
-        out = [{"logprob": [None] * len(req.options), "n_tokens": [0] * len(req.options),
-                "n_chars": [len(o.strip()) for o in req.options],
-                "is_greedy": [False] * len(req.options)} for req, _, _ in batch]
         for start in range(0, len(flat), self.batch_size):
             chunk = flat[start:start + self.batch_size]
             seqs = [(head + tail)[:-1] for _, _, head, tail in chunk]
@@ -198,9 +209,64 @@ class Scorer:
                 part = logp[row, keep - len(tail):, :]
                 target = torch.tensor(tail, device=part.device)
                 out[b]["logprob"][j] = float(part.gather(-1, target[:, None]).sum())
-                out[b]["n_tokens"][j] = len(tail)
                 out[b]["is_greedy"][j] = bool((part.argmax(-1) == target).all())
-        return out
+
+    def _continuations_shared_context(self, batch, out) -> None:
+        """Encode each context once and reuse its key/value cache for all its continuations.
+
+        Stage 1 runs the left-padded contexts with a cache and keeps the last position's
+        log-probabilities (they score every option's first token). Stage 2 runs the option
+        tokens, right-padded, on a copy of that cache selected per option row, with position
+        ids continuing from each context; its logits score the remaining option tokens.
+        """
+        import copy
+
+        import torch
+
+        contexts = [splits[0][0] for _, splits, _ in batch]
+        width = max(len(c) for c in contexts)
+        ids = torch.full((len(contexts), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(contexts), width), dtype=torch.long)
+        for row, seq in enumerate(contexts):
+            ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq):] = 1
+        with torch.inference_mode():
+            first = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                               position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(self.device),
+                               use_cache=True, logits_to_keep=1)
+        first_logp = torch.log_softmax(first.logits[:, -1, :].float(), dim=-1)
+        first_top = first_logp.argmax(-1).tolist()
+        lengths = mask.sum(-1)
+        rest = []  # option rows that have tokens after the first
+        for b, (_, splits, _) in enumerate(batch):
+            for j, (_, tail) in enumerate(splits):
+                out[b]["logprob"][j] = float(first_logp[b, tail[0]])
+                out[b]["is_greedy"][j] = first_top[b] == tail[0]
+                if len(tail) > 1:
+                    rest.append((b, j, tail))
+        for start in range(0, len(rest), self.batch_size):
+            chunk = rest[start:start + self.batch_size]
+            span = max(len(tail) - 1 for _, _, tail in chunk)
+            inp = torch.full((len(chunk), span), self._pad_id, dtype=torch.long)
+            tail_mask = torch.zeros((len(chunk), span), dtype=torch.long)
+            for row, (_, _, tail) in enumerate(chunk):
+                inp[row, :len(tail) - 1] = torch.tensor(tail[:-1], dtype=torch.long)
+                tail_mask[row, :len(tail) - 1] = 1
+            index = torch.tensor([b for b, _, _ in chunk])
+            cache = copy.deepcopy(first.past_key_values)
+            cache.batch_select_indices(index.to(self.device))
+            full_mask = torch.cat([mask[index], tail_mask], dim=1)
+            positions = lengths[index][:, None] + torch.arange(span)[None, :]
+            with torch.inference_mode():
+                logits = self.model(input_ids=inp.to(self.device), attention_mask=full_mask.to(self.device),
+                                    position_ids=positions.to(self.device), past_key_values=cache,
+                                    use_cache=True).logits
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            for row, (b, j, tail) in enumerate(chunk):
+                target = torch.tensor(tail[1:], device=logp.device)
+                part = logp[row, :len(tail) - 1, :]
+                out[b]["logprob"][j] += float(part.gather(-1, target[:, None]).sum())
+                out[b]["is_greedy"][j] = out[b]["is_greedy"][j] and bool((part.argmax(-1) == target).all())
 
 
 _FIELDS = {"choice": ("logprob", "token_id", "top_token"),
