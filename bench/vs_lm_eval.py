@@ -1,0 +1,187 @@
+"""The rlshift engine against lm-evaluation-harness, side by side, on the same items and model.
+
+    pip install -r bench/requirements.txt          # lm-eval 0.4.13 (not needed by the book)
+    python bench/vs_lm_eval.py [--items 40] [--rounds 2] [--models smollm2-135m-instruct gemma-3-270m]
+
+For each embedded model (its converted local folder, loaded by lm-eval as `--model hf
+pretrained=<dir>`) and each task shape, both engines score the same rendered prompts: lm-eval
+through a task YAML that reads them from a local JSON file, rlshift through its Scorer. Runs
+alternate (rlshift, lm-eval, rlshift, ...) in one process; the best round of each is reported.
+Printed per shape: items/s of each and the ratio, peak RSS during each run, argmax agreement
+and the largest |delta log p| per option; then the engine's achieved FLOP/s on long prompts
+against this machine's measured fp32 matmul rate, and the batch-size invariance figure.
+Shapes: MMLU lettered 0-shot and 5-shot (one token per option) and HellaSwag (4 multi-token
+endings after one shared context). Model loading is not timed. A benchmark, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+import torch  # noqa: E402
+
+from rlshift import models, prompts  # noqa: E402
+from rlshift.scoring import Request, Scorer  # noqa: E402
+from rlshift.studies import calibration as cal  # noqa: E402
+
+SHAPES = {"mmlu_letter_0shot": "mmlu:letter:0", "mmlu_letter_5shot": "mmlu:letter:5",
+          "hellaswag_4_endings": "hellaswag:cloze:0"}
+
+TASK_YAML = """task: {name}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {path}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{context}}}}"
+doc_to_choice: "{{{{options}}}}"
+doc_to_target: "{{{{answer}}}}"
+target_delimiter: ""
+metric_list:
+  - metric: acc
+"""
+
+
+class PeakRSS:
+    """Samples this process's resident memory while a run is in progress."""
+
+    def __enter__(self):
+        self.peak, self._stop = 0, threading.Event()
+        proc = psutil.Process()
+
+        def sample():
+            while not self._stop.is_set():
+                self.peak = max(self.peak, proc.memory_info().rss)
+                time.sleep(0.02)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.matmul(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.matmul(a, b)
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+
+
+def forward_flops(model, tokens: int, kept_logits: int) -> float:
+    """2 x (non-embedding parameters) per token, plus the output layer on the kept positions."""
+    emb = model.get_input_embeddings().weight
+    body = sum(p.numel() for p in model.parameters()) - emb.numel()
+    return 2.0 * body * tokens + 2.0 * emb.numel() * kept_logits
+
+
+def rlshift_run(scorer: Scorer, requests, style: str):
+    verb = scorer.choice_logprobs if style == "letter" else scorer.continuation_logprobs
+    frame = verb(requests, chat=False, template="bench", data_version="bench")
+    return frame.pivot(index="item_id", columns="option_index", values="logprob")
+
+
+def lm_eval_run(lm, task_manager, name: str):
+    import lm_eval
+
+    out = lm_eval.simple_evaluate(model=lm, tasks=[name], task_manager=task_manager, log_samples=True,
+                                  num_fewshot=0, bootstrap_iters=0, verbosity="ERROR")
+    rows = {}
+    for sample in out["samples"][name]:
+        rows[sample["doc"]["item_id"]] = [float(r[0][0]) for r in sample["resps"]]
+    import pandas as pd
+    return pd.DataFrame.from_dict(rows, orient="index").sort_index()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--models", nargs="*", default=list(models.EMBEDDED))
+    parser.add_argument("--shapes", nargs="*", default=list(SHAPES))
+    args = parser.parse_args()
+
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    print(f"torch threads: {torch.get_num_threads()}; fp32 matmul rate: {matmul_rate() / 1e9:.1f} GFLOP/s")
+    workdir = Path(tempfile.mkdtemp(prefix="rlshift-bench-"))
+    for name in args.models:
+        folder = models.embedded_path(name)
+        loaded = models.load(f"embedded:{name}", quantize="fp32", device="cpu")
+        bos = loaded.tokenizer("x")["input_ids"][0] == loaded.tokenizer.bos_token_id
+        lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size,
+                  device="cpu", add_bos_token=bos)
+        scorer = Scorer(loaded, cache=None, batch_size=args.batch_size, progress=False)
+        print(f"\n{name} ({loaded.info['n_params'] / 1e6:.0f}M parameters, fp32, batch {args.batch_size}, "
+              f"BOS {'added' if bos else 'none'})")
+        print(f"{'shape':22s} {'rlshift it/s':>12s} {'lm-eval it/s':>12s} {'ratio':>6s} {'RSS rl GB':>9s} "
+              f"{'RSS lm GB':>9s} {'argmax':>7s} {'max|dlogp|':>10s}")
+        for shape in args.shapes:
+            (task, items), = cal.prepare([SHAPES[shape]], args.items, seed=0)
+            requests = cal._requests(task, items, "raw", loaded.tokenizer, seed=0)
+            answers = items.frame.set_index("item_id")["answer"]
+            path = workdir / f"{name}-{shape}.jsonl"
+            with open(path, "w") as handle:
+                for r in requests:
+                    handle.write(json.dumps({"item_id": r.item_id, "context": r.context,
+                                             "options": list(r.options), "answer": int(answers[r.item_id])}) + "\n")
+            task_name = f"rlshift_bench_{name.replace('-', '_').replace('.', '_')}_{shape}"
+            (workdir / f"{task_name}.yaml").write_text(TASK_YAML.format(name=task_name, path=path))
+            manager = TaskManager(include_path=str(workdir))
+            best = {"rlshift": np.inf, "lm-eval": np.inf}
+            peak = {"rlshift": 0, "lm-eval": 0}
+            for _ in range(args.rounds):
+                for engine in ("rlshift", "lm-eval"):
+                    with PeakRSS() as rss:
+                        start = time.perf_counter()
+                        if engine == "rlshift":
+                            ours = rlshift_run(scorer, requests, task.style)
+                        else:
+                            theirs = lm_eval_run(lm, manager, task_name)
+                        best[engine] = min(best[engine], time.perf_counter() - start)
+                    peak[engine] = max(peak[engine], rss.peak)
+            theirs = theirs.loc[ours.index]
+            a, b = ours.to_numpy(float), theirs.to_numpy(float)
+            valid = ~np.isnan(a)
+            agree = float(np.mean(np.nanargmax(a, 1) == np.nanargmax(np.where(valid, b, -np.inf), 1)))
+            delta = float(np.nanmax(np.abs(a - b)))
+            n = len(requests)
+            print(f"{shape:22s} {n / best['rlshift']:12.2f} {n / best['lm-eval']:12.2f} "
+                  f"{best['lm-eval'] / best['rlshift']:6.2f} {peak['rlshift'] / 2**30:9.2f} "
+                  f"{peak['lm-eval'] / 2**30:9.2f} {agree:7.3f} {delta:10.2e}", flush=True)
+            if shape == "mmlu_letter_5shot":
+                tokens = sum(len(scorer.encode_context(r.context, False)) for r in requests)
+                achieved = forward_flops(loaded.model, tokens, n) / best["rlshift"]
+                print(f"{'':22s} long prompts ({tokens / n:.0f} tokens): achieved {achieved / 1e9:.1f} GFLOP/s "
+                      f"= {achieved / matmul_rate():.0%} of the measured matmul rate")
+        (task, items), = cal.prepare(["hellaswag:cloze:0"], min(args.items, 24), seed=1)
+        requests = cal._requests(task, items, "raw", loaded.tokenizer, seed=0)
+        one = rlshift_run(Scorer(loaded, batch_size=1, progress=False), requests, "cloze")
+        many = rlshift_run(scorer, requests, "cloze")
+        letters = [Request(r.item_id, r.context, tuple(prompts.letter_options(2))) for r in requests]
+        one_l = rlshift_run(Scorer(loaded, batch_size=1, progress=False), letters, "letter")
+        many_l = rlshift_run(scorer, letters, "letter")
+        print(f"batch-size invariance (batch 1 vs {args.batch_size}): max |dlogp| continuations "
+              f"{np.nanmax(np.abs(one.to_numpy() - many.to_numpy())):.2e}, single tokens "
+              f"{np.nanmax(np.abs(one_l.to_numpy() - many_l.to_numpy())):.2e}")
+
+
+if __name__ == "__main__":
+    main()
