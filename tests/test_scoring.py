@@ -129,3 +129,24 @@ def test_shared_context_cache_equals_full_recomputation(which, request):
     np.testing.assert_allclose(frames[0]["logprob"], frames[1]["logprob"], atol=1e-4)
     assert frames[0]["is_greedy"].tolist() == frames[1]["is_greedy"].tolist()
     assert frames[0]["n_tokens"].tolist() == frames[1]["n_tokens"].tolist()
+
+
+def test_auto_batch_size_shrinks_until_a_batch_fits(tiny_llama, monkeypatch):
+    """On CUDA 'auto' probes with the longest sequence, shrinking on out-of-memory errors (here a
+    stand-in model that 'runs out of memory' above 24 rows); on CPU it is 8."""
+    scorer = Scorer(tiny_llama, batch_size="auto", progress=False)
+    assert scorer.resolve_batch_size([1, 2, 3], keep=1) == 8
+    scorer = Scorer(tiny_llama, batch_size="auto", progress=False)
+    monkeypatch.setattr(scorer, "device", torch.device("cuda"))
+    seen = []
+
+    def fake_forward(seqs, keep):
+        seen.append(len(seqs))
+        if len(seqs) > 24:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return None
+
+    monkeypatch.setattr(scorer, "_forward", fake_forward)
+    chosen = scorer.resolve_batch_size([5] * 300, keep=1, start=256)
+    assert seen[0] == 256 and chosen == seen[-1] <= 24 < seen[-2]
+    assert all(a > b for a, b in zip(seen, seen[1:])) and scorer.batch_size == chosen

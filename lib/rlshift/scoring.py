@@ -34,9 +34,10 @@ class Request:
 
 class Scorer:
     def __init__(self, loaded: LoadedModel, cache: ScoreCache | None = None,
-                 batch_size: int = 8, progress: bool = True, prefix_sharing: bool = True):
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+                 batch_size: int | str = 8, progress: bool = True, prefix_sharing: bool = True):
+        if batch_size != "auto" and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                     or batch_size < 1):
+            raise InputError(f"batch_size must be a positive integer or 'auto', got {batch_size!r}.")
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -83,10 +84,31 @@ class Scorer:
                              use_cache=False)
         return torch.log_softmax(out.logits[:, -keep:, :].float(), dim=-1)
 
+    def resolve_batch_size(self, longest: Sequence[int], keep: int, start: int = 256) -> int:
+        """'auto': on CUDA, the largest batch (shrinking from `start` on out-of-memory errors,
+        accelerate's find_executable_batch_size) whose forward pass over the longest sequence
+        fits, as lm-evaluation-harness's `--batch_size auto`; 8 on CPU."""
+        if self.batch_size != "auto":
+            return self.batch_size
+        if self.device.type != "cuda":
+            self.batch_size = 8
+            return self.batch_size
+        from accelerate.utils import find_executable_batch_size
+
+        @find_executable_batch_size(starting_batch_size=start)
+        def probe(batch_size):
+            self._forward([list(longest)] * batch_size, keep=keep)
+            return batch_size
+
+        self.batch_size = probe()
+        return self.batch_size
+
     def _batches(self, todo: list, lengths: list[int], desc: str):
         from tqdm.auto import tqdm
 
         order = sorted(range(len(todo)), key=lambda i: -lengths[i])
+        if order and self.batch_size == "auto":  # probe with the longest sequence of this run
+            self.resolve_batch_size([self._pad_id] * lengths[order[0]], keep=1)
         starts = range(0, len(order), self.batch_size)
         for start in tqdm(starts, desc=desc, disable=not self.progress, unit="batch"):
             yield [todo[i] for i in order[start:start + self.batch_size]]

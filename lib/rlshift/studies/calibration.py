@@ -62,6 +62,11 @@ def _check_tasks(tasks) -> None:
         Task.parse(t)
 
 
+def _check_batch_size(value) -> None:
+    if value != "auto" and (isinstance(value, str) or not 1 <= value <= 4096):
+        raise InputError(f"parameter 'batch_size' must be an integer in 1..4096 or 'auto', got {value!r}.")
+
+
 def _check_spec(spec) -> None:
     models.describe_spec(spec)
 
@@ -78,7 +83,8 @@ PARAMS = Schema(
     Param("quantize", str, "auto", "auto = nf4 4-bit on CUDA, fp32 on CPU.", choices=models.QUANTIZATIONS),
     Param("prompt_format", str, "auto", "auto = raw text for base, chat template for tuned.",
           choices=models.FORMATS),
-    Param("batch_size", int, 8, "Sequences per forward pass.", minimum=1, maximum=1024),
+    Param("batch_size", (int, str), "auto", "Sequences per forward pass, or 'auto' (largest that fits "
+          "on CUDA; 8 on CPU).", check=_check_batch_size),
     Param("cloze_norm", str, "sum", "How cloze log-likelihoods become option scores.", choices=CLOZE_NORMS),
     Param("temperatures", list, [0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0], "Temperature sweep.", minimum=0.01),
     Param("n_bins", int, 10, "Bins of the reliability diagrams.", minimum=2, maximum=50),
@@ -113,7 +119,7 @@ def _requests(task: Task, items: data.Items, fmt: str, tokenizer, seed: int) -> 
 
 
 def score_model(spec: str, role: str, prepared, *, quantize: str = "auto", prompt_format: str = "auto",
-                batch_size: int = 8, cloze_norm: str = "sum", seed: int = 0,
+                batch_size: int | str = "auto", cloze_norm: str = "sum", seed: int = 0,
                 cache: ScoreCache | None = None) -> tuple[pd.DataFrame, dict]:
     """Per item x option records for one model over every task, and what was loaded."""
     loaded = models.load(spec, quantize=quantize)
