@@ -224,6 +224,69 @@ def _bad_annotation_label(ctx):
     annotations.read_sheet(path, ["a", "b"], ["good", "bad"])
 
 
+def _preference_mirror(ctx, folder, filename, rows, as_list=False):
+    """A private mirror holding one damaged preference file (gzipped JSONL, or a JSON list)."""
+    import gzip
+
+    from rlshift import preferences
+
+    target = ctx.tmp / "mirror" / folder
+    target.mkdir(parents=True)
+    if as_list:
+        (target / filename).write_text(json.dumps(rows))
+    else:
+        with gzip.open(target / filename, "wt") as handle:
+            handle.write("".join(json.dumps(r) + "\n" for r in rows))
+    preferences._load_open.cache_clear()
+    ctx.request.addfinalizer(preferences._load_open.cache_clear)
+    return ctx.tmp / "mirror"
+
+
+def _hh_rlhf_missing_field(ctx):
+    from rlshift import preferences
+
+    good = {"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go away"}
+    mirror = _preference_mirror(ctx, "hh-rlhf", "harmless-base-test.jsonl.gz", [good, {"chosen": good["chosen"]}, good])
+    preferences.load("hh_rlhf", "train", mirror)
+
+
+def _llmbar_missing_label(ctx):
+    from rlshift import preferences
+
+    row = {"input": "Say hi.", "output_1": "hi", "output_2": "no", "label": 1}
+    mirror = _preference_mirror(ctx, "llmbar", "LLMBar_Natural.json",
+                                [row, row, {k: v for k, v in row.items() if k != "label"}], as_list=True)
+    for name in preferences.SPECS["llmbar"].files[1:]:  # the other subsets are fine
+        (mirror / "llmbar" / name).write_text(json.dumps([row]))
+    preferences.load("llmbar", "eval", mirror)
+
+
+def _shipped_preferences_missing_field(ctx):
+    from rlshift import preferences
+
+    target = ctx.data_copy()
+    path = target / "hhh_alignment.jsonl"
+    lines = path.read_text().split("\n")
+    lines[4] = json.dumps({k: v for k, v in json.loads(lines[4]).items() if k != "chosen"})
+    path.write_text("\n".join(lines))
+    doc = yaml.safe_load((target / "MANIFEST.yaml").read_text())
+    for entry in doc["files"]:
+        if entry["file"] == "hhh_alignment.jsonl":
+            entry["sha256"] = wheels.sha256_file(path)  # a consistent but bad file
+    (target / "MANIFEST.yaml").write_text(yaml.safe_dump(doc))
+    preferences._load_open.cache_clear()
+    ctx.request.addfinalizer(preferences._load_open.cache_clear)
+    preferences.load("hhh_alignment", "train")
+
+
+def _mirror_only_dataset_without_mirror(ctx):
+    from rlshift import preferences
+
+    ctx.mp.delenv("RLSHIFT_DATA_MIRROR", raising=False)
+    preferences._load_open.cache_clear()
+    preferences.load("pandalm", "eval")
+
+
 CASES = [
     # models
     ("unknown model spec", lambda c: models.load("meta llama 7b"), InputError,
@@ -279,6 +342,9 @@ CASES = [
     ("unknown task style", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:mc:0"]}), InputError,
      r"style 'mc' is not accepted\. Accepted: letter, cloze"),
     ("too many shots", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:letter:25"]}), InputError, r"k_shot=25 is out of range"),
+    ("quantization check on tasks that are not run", lambda c: cal.validate(
+        {"tasks": ["copa:cloze:0"], "quantization_tasks": ["piqa:cloze:0"]}), InputError,
+     r"'quantization_tasks': \['piqa:cloze:0'\] are not in 'tasks'"),
     ("bad batch size", lambda c: Scorer(c.fixture("tiny_llama"), batch_size=0), InputError, r"batch_size must be a positive integer"),
     ("unknown study notebook", lambda c: cli.schema_for(c.tmp / "reward_hacking.ipynb"), InputError,
      r"no study module rlshift.studies.reward_hacking; known studies: calibration"),
@@ -300,6 +366,27 @@ CASES = [
      r"sheet.csv, row 3: label 'excellent' is not accepted\. Accepted: good, bad"),
     ("out of disk: the cache's own message", _real_disk_full_message, CacheWriteError,
      r"could not write 20 scores .*full.*free disk space .*run again to resume"),
+    # reward collapse: reward models, preference data
+    ("preference data with a missing field (mirror, JSONL)", _hh_rlhf_missing_field, InputError,
+     r"harmless-base-test.jsonl.gz, row 2: missing fields \['rejected'\]; each row needs chosen, rejected"),
+    ("preference data with a missing field (mirror, JSON list)", _llmbar_missing_label, InputError,
+     r"LLMBar_Natural.json, row 3: missing fields \['label'\]"),
+    ("preference data with a missing field (shipped)", _shipped_preferences_missing_field, InputError,
+     r"hhh_alignment.jsonl, row 5: missing fields \['chosen'\]"),
+    ("a mirror-only preference dataset without a mirror", _mirror_only_dataset_without_mirror, InputError,
+     r"'pandalm' is read from a local mirror only .*RLSHIFT_DATA_MIRROR.*pandalm/testset-v1.json.gz"),
+    ("unknown trained reward model", lambda c: __import__("rlshift.studies.reward_collapse").studies.reward_collapse
+     .PARAMS.validate({"reward_model": "trained:dpo"}), InputError,
+     r"unknown trained reward model 'trained:dpo'.*Accepted: trained:prompt_aware, trained:standard"),
+    ("an embedded causal LM as the study's reward model", lambda c: __import__("rlshift.studies.reward_collapse")
+     .studies.reward_collapse.PARAMS.validate({"reward_model": "embedded:gemma-3-270m"}), InputError,
+     r"'reward_model': 'embedded:gemma-3-270m' is a causal language model, not a reward model"),
+    ("unknown preference dataset in train_data", lambda c: __import__("rlshift.studies.reward_collapse").studies
+     .reward_collapse.PARAMS.validate({"train_data": {"hh-rlhf": 10}}), InputError,
+     r"unknown dataset in 'train_data': 'hh-rlhf'\. Did you mean 'hh_rlhf'\?"),
+    ("more preference pairs than the evaluation half holds", lambda c: __import__("rlshift.preferences").preferences
+     .sample(__import__("rlshift.preferences").preferences.load("hhh_alignment", "eval"), 500, 0, what="n_open"),
+     InputError, r"n_open=500 for 'hhh_alignment' is out of range: accepted 1\.\.103"),
 ]
 
 

@@ -62,3 +62,17 @@ def test_two_runs_with_the_same_parameters_give_identical_tables():
         hashes.append((pd.util.hash_pandas_object(records, index=False).sum(),
                        pd.util.hash_pandas_object(table, index=False).sum()))
     assert hashes[0] == hashes[1]
+
+
+def test_quantization_effect_compares_the_same_items():
+    items = cal.item_table(_records(n=50))
+    shifted = items.copy()
+    shifted["logprobs"] = [list(np.asarray(lp) + np.array([0.5] + [0.0] * (len(lp) - 1))) for lp in items["logprobs"]]
+    shifted["pred"] = [int(np.argmax(lp)) for lp in shifted["logprobs"]]
+    shifted["correct"] = shifted["pred"] == shifted["answer"]
+    table = cal.quantization_effect(items, {"4bit": shifted.iloc[::-1]})  # order must not matter
+    assert (table["n"] == 50).all()
+    assert np.allclose(table["max_abs_dlogp"], 0.5) and np.allclose(table["median_abs_dlogp"], 0.0)
+    assert (table["argmax_agreement"] < 1).any() and (table["acc_main"] != table["acc"]).any()
+    same = cal.quantization_effect(items, {"bf16": items})
+    assert (same["argmax_agreement"] == 1).all() and (same["ece"] == same["ece_main"]).all()

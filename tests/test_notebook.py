@@ -1,6 +1,7 @@
 """The calibration notebook executed by papermill with small parameters, and the book build."""
 import shutil
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -28,23 +29,29 @@ def test_source_notebook_is_output_free_with_parameters_cell():
     assert "colab.research.google.com" in nb.cells[0].source
 
 
-def test_notebook_runs_and_the_book_builds(tmp_path):
-    # build a copy of the book, so the tests never overwrite the real book's chapters
+def test_every_study_runs_and_the_book_builds(tmp_path):
+    """Each study notebook executed by papermill with its quick parameters, then the book built
+    (warnings as errors) from a copy of the book files, so the real book is never overwritten."""
     root = tmp_path / "book_root"
     root.mkdir()
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(paths.REPO_ROOT / name, root / name)
     shutil.copytree(paths.REPO_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("executed"))
-    executed = root / "book" / "executed" / NOTEBOOK.name
-    cli.execute(NOTEBOOK, executed, dict(QUICK, cache_dir=str(tmp_path / "scores.sqlite")))
-    nb = nbformat.read(executed, as_version=4)
+    for study, entry in cli.studies().items():
+        notebook = paths.REPO_ROOT / entry["notebook"]
+        cli.execute(notebook, root / "book" / "executed" / notebook.name,
+                    dict(entry["quick"], cache_dir=str(tmp_path / "scores.sqlite")))
+    nb = nbformat.read(root / "book" / "executed" / NOTEBOOK.name, as_version=4)
     text = _text(nb)
     assert "**H1 (the tuned model is worse calibrated" in text and "**H1b" in text
+    assert "Main run: {'base': 'fp32', 'tuned': 'fp32'}; compared here: bf16" in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 5
     cli.build_book(root)
-    html = (root / "_build" / "html" / "book" / "executed" / "calibration.html").read_text()
-    assert "Reliability diagrams" in html and "Verdicts" in html
+    for entry in cli.studies().values():
+        html = root / "_build" / "html" / "book" / "executed" / (Path(entry["notebook"]).stem + ".html")
+        assert "Verdict" in html.read_text(), html
+    assert "Reliability diagrams" in (root / "_build/html/book/executed/calibration.html").read_text()
 
 
 def test_hub_pair_fails_fast_naming_the_hub(tmp_path, monkeypatch):

