@@ -31,7 +31,7 @@ def measure(spec: str, shape: str, n: int, batch_size: int, quantize: str) -> di
     dataset, style, k = SHAPES[shape]
     (task, items), = cal.prepare([f"{dataset}:{style}:{k}"], n, seed=0)
     loaded = models.load(spec, quantize=quantize)
-    requests = cal._requests(task, items, "raw", loaded.tokenizer, seed=0)
+    requests = cal.requests_for(task, items, "raw", loaded.tokenizer, seed=0)
     scorer = Scorer(loaded, cache=None, batch_size=batch_size, progress=False)
     verb = scorer.choice_logprobs if style == "letter" else scorer.continuation_logprobs
     verb(requests[:batch_size], chat=False, template="bench", data_version="bench")  # warm-up

@@ -135,7 +135,7 @@ def main() -> None:
               f"{'RSS lm GB':>9s} {'argmax':>7s} {'max|dlogp|':>10s}")
         for shape in args.shapes:
             (task, items), = cal.prepare([SHAPES[shape]], args.items, seed=0)
-            requests = cal._requests(task, items, "raw", loaded.tokenizer, seed=0)
+            requests = cal.requests_for(task, items, "raw", loaded.tokenizer, seed=0)
             answers = items.frame.set_index("item_id")["answer"]
             path = workdir / f"{name}-{shape}.jsonl"
             with open(path, "w") as handle:
@@ -172,7 +172,7 @@ def main() -> None:
                 print(f"{'':22s} long prompts ({tokens / n:.0f} tokens): achieved {achieved / 1e9:.1f} GFLOP/s "
                       f"= {achieved / matmul_rate():.0%} of the measured matmul rate")
         (task, items), = cal.prepare(["hellaswag:cloze:0"], min(args.items, 24), seed=1)
-        requests = cal._requests(task, items, "raw", loaded.tokenizer, seed=0)
+        requests = cal.requests_for(task, items, "raw", loaded.tokenizer, seed=0)
         one = rlshift_run(Scorer(loaded, batch_size=1, progress=False), requests, "cloze")
         many = rlshift_run(scorer, requests, "cloze")
         letters = [Request(r.item_id, r.context, tuple(prompts.letter_options(2))) for r in requests]

@@ -11,7 +11,7 @@ import pandas as pd
 
 from rlshift import data, metrics, models, prompts, stats
 from rlshift.cache import ScoreCache
-from rlshift.errors import InputError
+from rlshift.errors import InputError, unknown
 from rlshift.params import Param, Schema
 from rlshift.scoring import Request, Scorer
 
@@ -31,7 +31,6 @@ class Task:
             raise InputError(f"task {text!r} must read 'dataset:style:k_shot', e.g. 'arc_easy:letter:0'.")
         dataset, style, k = parts[0], parts[1], int(parts[2])
         if dataset not in data.SPECS:
-            from rlshift.errors import unknown
             raise unknown("dataset in task " + repr(text) + ":", dataset, data.SPECS)
         if style not in prompts.STYLES:
             raise InputError(f"task {text!r}: style {style!r} is not accepted. Accepted: {', '.join(prompts.STYLES)}.")
@@ -118,7 +117,8 @@ def prepare(tasks: list[str], n_items: int, seed: int, data_source: str = "auto"
     return out
 
 
-def _requests(task: Task, items: data.Items, fmt: str, tokenizer, seed: int) -> list[Request]:
+def requests_for(task: Task, items: data.Items, fmt: str, tokenizer, seed: int) -> list[Request]:
+    """The scoring requests of one task: rendered contexts and their options."""
     preamble_tpl = data.SPECS[task.dataset].preamble
     out = []
     for item in items.frame.to_dict("records"):
@@ -142,7 +142,7 @@ def score_model(spec: str, role: str, prepared, *, quantize: str = "auto", promp
     scorer = Scorer(loaded, cache=cache, batch_size=batch_size)
     frames = []
     for task, items in prepared:
-        requests = _requests(task, items, fmt, loaded.tokenizer, seed)
+        requests = requests_for(task, items, fmt, loaded.tokenizer, seed)
         template = prompts.PromptFormat(task.style, fmt, task.k_shot).template_id
         verb = scorer.choice_logprobs if task.style == "letter" else scorer.continuation_logprobs
         frame = verb(requests, chat=fmt == "chat", template=template, data_version=items.version)
