@@ -123,7 +123,6 @@ def main() -> None:
     print(f"torch threads: {torch.get_num_threads()}; fp32 matmul rate: {matmul_rate() / 1e9:.1f} GFLOP/s")
     workdir = Path(tempfile.mkdtemp(prefix="rlshift-bench-"))
     for name in args.models:
-        folder = models.embedded_path(name)
         loaded = models.load(f"embedded:{name}", quantize="fp32", device="cpu")
         bos = loaded.tokenizer("x")["input_ids"][0] == loaded.tokenizer.bos_token_id
         lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size,
