@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO_ROOT / "data"
+from rlshift import paths
+
+REPO_ROOT = paths.REPO_ROOT
+DATA_DIR = paths.DATA_DIR
 FOLDER = "herbstritt-franke"
 SOURCE_REPO = "mic-he/ProbExp-HOU@4033d145"
 LICENSE = "none stated; derived aggregates with citation"
@@ -61,11 +62,11 @@ COMPLEX_SHORT = {f"{v}{a}": f"{verb} {adj}"
 
 def mirror() -> Path:
     """The folder holding the raw files, with a message naming what to set when it is absent."""
-    base = os.environ.get("RLSHIFT_DATA_MIRROR")
-    root = Path(base) if base else REPO_ROOT.parent / "shared" / "data"
+    base = paths.data_mirror()
+    root = base or REPO_ROOT.parent / "shared" / "data"
     folder = root / FOLDER
     if not folder.is_dir():
-        where = f"RLSHIFT_DATA_MIRROR={base}" if base else f"the default {root}"
+        where = f"RLSHIFT_DATA_MIRROR={base}" if base else f"RLSHIFT_DATA_MIRROR is unset; the default is {root}"
         raise FileNotFoundError(
             f"Herbstritt & Franke raw data not found: {folder} does not exist ({where}). Set "
             f"RLSHIFT_DATA_MIRROR to a folder that contains {FOLDER}/ (the files of "
@@ -162,9 +163,10 @@ def derived(folder: Path) -> dict[str, tuple[pd.DataFrame, dict]]:
 
 def write(out_dir: Path, folder: Path | None = None) -> list[dict]:
     """Write every derived table into out_dir; returns their manifest entries."""
+    tables = derived(folder or mirror())
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
-    for filename, (table, source) in derived(folder or mirror()).items():
+    for filename, (table, source) in tables.items():
         path = out_dir / filename
         table.to_csv(path, index=False, float_format="%.6f", lineterminator="\n")
         entries.append({"file": filename, **source, "license": LICENSE, "citation": CITATION,
