@@ -24,9 +24,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import yaml
 
-from rlshift import data, wheels
+from rlshift import data, manifest, wheels
 from rlshift.paths import DATA_DIR, cache_dir
 
 TRIVIAQA_N = 1000
@@ -117,17 +116,11 @@ def write(filename: str) -> dict:
 
 
 def main(names: list[str]) -> None:
-    manifest_path = DATA_DIR / "MANIFEST.yaml"
-    doc = yaml.safe_load(manifest_path.read_text()) if manifest_path.exists() else {"files": []}
-    table = {e["file"]: e for e in doc["files"]}
+    entries = []
     for name in names or list(DERIVED):
-        table[name] = write(name)
-        print(f"wrote data/{name}: {table[name]['rows']} rows, sha256 {table[name]['sha256']}")
-    doc["files"] = [table[k] for k in sorted(table)]
-    manifest_path.write_text(
-        "# Files this repo ships in data/: source, license, sha256, rows, and the command that\n"
-        "# regenerates each. Checked on every load (rlshift.manifest).\n"
-        + yaml.safe_dump(doc, sort_keys=False, width=100))
+        entries.append(write(name))
+        print(f"wrote data/{name}: {entries[-1]['rows']} rows, sha256 {entries[-1]['sha256']}")
+    manifest.update(entries)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from rlshift import paths
+from rlshift import manifest, paths
 
 REPO_ROOT = paths.REPO_ROOT
 DATA_DIR = paths.DATA_DIR
@@ -175,16 +174,6 @@ def write(out_dir: Path, folder: Path | None = None) -> list[dict]:
     return entries
 
 
-def update_manifest(entries: list[dict], manifest_path: Path = DATA_DIR / "MANIFEST.yaml") -> None:
-    doc = yaml.safe_load(manifest_path.read_text()) if manifest_path.exists() else {"files": []}
-    table = {e["file"]: e for e in doc["files"]}
-    table.update({e["file"]: e for e in entries})
-    doc["files"] = [table[k] for k in sorted(table)]
-    manifest_path.write_text(
-        "# Files this repo ships in data/: source, license, sha256, rows, and the command that\n"
-        "# regenerates each. Checked on every load (rlshift.manifest).\n"
-        + yaml.safe_dump(doc, sort_keys=False, width=100))
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -196,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"derive_herbstritt_franke: {err}", file=sys.stderr)
         return 2
     if args.out is None:
-        update_manifest(entries)
+        manifest.update(entries)
     for e in entries:
         print(f"wrote {(args.out or DATA_DIR) / e['file']}: {e['rows']} rows, sha256 {e['sha256']}")
     return 0

@@ -19,10 +19,11 @@ import sys
 import tarfile
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from derive import BIGBENCH, _bigbench_sdist  # noqa: E402  (the pinned sdist, fetched once)
+
+from rlshift import manifest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data"
@@ -61,17 +62,6 @@ def write(out_dir: Path) -> list[dict]:
              "command": "python data/scripts/derive_reward_collapse.py"}]
 
 
-def update_manifest(entries: list[dict], manifest_path: Path = DATA_DIR / "MANIFEST.yaml") -> None:
-    """Replace or add these entries; every other entry is kept as it is."""
-    doc = yaml.safe_load(manifest_path.read_text()) if manifest_path.exists() else {"files": []}
-    table = {e["file"]: e for e in doc["files"]}
-    table.update({e["file"]: e for e in entries})
-    doc["files"] = [table[k] for k in sorted(table)]
-    manifest_path.write_text(
-        "# Files this repo ships in data/: source, license, sha256, rows, and the command that\n"
-        "# regenerates each. Checked on every load (rlshift.manifest).\n"
-        + yaml.safe_dump(doc, sort_keys=False, width=100))
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -83,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     for e in entries:
         print(f"wrote {out / e['file']}: {e['rows']} rows, sha256 {e['sha256']}")
     if args.out is None:
-        update_manifest(entries)
+        manifest.update(entries)
 
 
 if __name__ == "__main__":

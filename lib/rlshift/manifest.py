@@ -6,6 +6,7 @@ and how to restore it, never a silently different number.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 import yaml
 
@@ -36,3 +37,16 @@ def verified(filename: str) -> Path:
             f"Restore it with `git checkout -- data/{filename}` or regenerate it with "
             f"`{table[filename]['command']}` (which also rewrites the manifest).")
     return path
+
+
+def update(new_entries: Iterable[dict], manifest_path: Path | None = None) -> None:
+    """Replace or add these entries (by file); every other entry is kept as it is."""
+    path = manifest_path or MANIFEST
+    doc = yaml.safe_load(path.read_text()) if path.exists() else {"files": []}
+    table = {e["file"]: e for e in doc["files"]}
+    table.update({e["file"]: e for e in new_entries})
+    doc["files"] = [table[k] for k in sorted(table)]
+    path.write_text(
+        "# Files this repo ships in data/: source, license, sha256, rows, and the command that\n"
+        "# regenerates each. Checked on every load (rlshift.manifest).\n"
+        + yaml.safe_dump(doc, sort_keys=False, width=100))

@@ -278,7 +278,7 @@ def resolve_quantization(quantize: str, device: str) -> str:
         return "4bit" if device == "cuda" else "fp32"
     if quantize in ("4bit", "8bit"):
         try:
-            import bitsandbytes  # noqa: F401
+            import bitsandbytes  # noqa: F401  (importable is all we ask)
         except Exception as err:
             raise InputError(f"quantize={quantize!r} needs bitsandbytes, which is not importable "
                              f"({err}). Accepted without it: 'bf16', 'fp16', 'fp32'.") from err
@@ -345,3 +345,20 @@ def resolve_format(fmt: str, role: str, loaded: LoadedModel) -> str:
         raise InputError(f"prompt format 'chat' was asked for {loaded.info['spec']}, whose tokenizer "
                          f"has no chat template (a base model). Accepted for it: 'raw' or 'auto'.")
     return fmt
+
+
+def check_spec(spec: str) -> None:
+    """A parameter check: raises InputError unless spec is a model spec this loader accepts."""
+    describe_spec(spec)
+
+
+def pair_params():
+    """The parameters every base-vs-tuned study declares: the pair, and overrides of its models."""
+    from rlshift.params import Param
+
+    return (Param("model_pair", str, "embedded", "A named base/tuned pair (rlshift.models.PAIRS).",
+                  choices=tuple(PAIRS)),
+            Param("base_model", str, None, "Overrides the pair's base: hub id, folder or embedded:<name>.",
+                  optional=True, check=check_spec),
+            Param("tuned_model", str, None, "Overrides the pair's tuned model.", optional=True,
+                  check=check_spec))

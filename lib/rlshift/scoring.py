@@ -67,8 +67,8 @@ class Scorer:
         return whole[:len(ctx)], whole[len(ctx):]
 
     # ------------------------------------------------------------------ forward
-    def _forward(self, seqs: Sequence[Sequence[int]], keep: int):
-        """Log-softmax over the vocabulary at the last `keep` positions of each sequence."""
+    def _left_pad(self, seqs: Sequence[Sequence[int]]):
+        """(input ids, attention mask), padded on the left so every row ends at the last column."""
         import torch
 
         width = max(len(s) for s in seqs)
@@ -77,6 +77,13 @@ class Scorer:
         for row, seq in enumerate(seqs):
             ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
             mask[row, width - len(seq):] = 1
+        return ids, mask
+
+    def _forward(self, seqs: Sequence[Sequence[int]], keep: int):
+        """Log-softmax over the vocabulary at the last `keep` positions of each sequence."""
+        import torch
+
+        ids, mask = self._left_pad(seqs)
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
@@ -245,13 +252,7 @@ class Scorer:
 
         import torch
 
-        contexts = [splits[0][0] for _, splits, _ in batch]
-        width = max(len(c) for c in contexts)
-        ids = torch.full((len(contexts), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(contexts), width), dtype=torch.long)
-        for row, seq in enumerate(contexts):
-            ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
-            mask[row, width - len(seq):] = 1
+        ids, mask = self._left_pad([splits[0][0] for _, splits, _ in batch])
         with torch.inference_mode():
             first = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                                position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(self.device),

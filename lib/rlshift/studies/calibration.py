@@ -66,16 +66,9 @@ def _check_batch_size(value) -> None:
         raise InputError(f"parameter 'batch_size' must be an integer in 1..4096 or 'auto', got {value!r}.")
 
 
-def _check_spec(spec) -> None:
-    models.describe_spec(spec)
-
 
 PARAMS = Schema(
-    Param("model_pair", str, "embedded", "A named base/tuned pair (rlshift.models.PAIRS).",
-          choices=tuple(models.PAIRS)),
-    Param("base_model", str, None, "Overrides the pair's base: hub id, folder or embedded:<name>.",
-          optional=True, check=_check_spec),
-    Param("tuned_model", str, None, "Overrides the pair's tuned model.", optional=True, check=_check_spec),
+    *models.pair_params(),
     Param("tasks", list, DEFAULT_TASKS, "List of 'dataset:style:k_shot'.", check=_check_tasks),
     Param("n_items", int, 80, "Items per dataset (stratified by subject, seeded).", minimum=1),
     Param("seed", int, 0, "Seed for sampling, few-shot draws, splits and resampling.", minimum=0),

@@ -68,9 +68,6 @@ def _check_train_data(table) -> None:
             raise InputError(f"parameter 'train_data': {name}={n!r} is not accepted: an integer >= 2 (pairs).")
 
 
-def _check_spec(spec) -> None:
-    models.describe_spec(spec)
-
 
 def _check_nonempty(name):
     def check(values) -> None:
@@ -104,7 +101,7 @@ PARAMS = Schema(
           choices=OPEN_NAMES, check=_check_nonempty("open_data")),
     Param("n_open", int, 60, "Preference pairs per open-ended dataset.", minimum=1),
     Param("model_pair", str, "embedded", "The pair whose base model samples answers.", choices=tuple(models.PAIRS)),
-    Param("base_model", str, None, "Overrides the pair's base model.", optional=True, check=_check_spec),
+    Param("base_model", str, None, "Overrides the pair's base model.", optional=True, check=models.check_spec),
     Param("n_generate_boolq", int, 10, "BoolQ items the base model answers (0 = none).", minimum=0),
     Param("n_generate_open", int, 3, "Prompts per open-ended dataset the base model answers (0 = none).", minimum=0),
     Param("max_new_tokens", int, 24, "Longest open-ended answer, in tokens (BoolQ answers: 4).",

@@ -212,16 +212,9 @@ def _check_unique(name):
     return check
 
 
-def _check_spec(spec) -> None:
-    models.describe_spec(spec)
-
 
 PARAMS = Schema(
-    Param("model_pair", str, "embedded", "A named base/tuned pair (rlshift.models.PAIRS).",
-          choices=tuple(models.PAIRS)),
-    Param("base_model", str, None, "Overrides the pair's base: hub id, folder or embedded:<name>.",
-          optional=True, check=_check_spec),
-    Param("tuned_model", str, None, "Overrides the pair's tuned model.", optional=True, check=_check_spec),
+    *models.pair_params(),
     Param("message_sets", list, list(MESSAGE_SETS), "Message sets: simple (5 adverbs), complex (16).",
           choices=MESSAGE_SETS, check=_check_unique("message_sets")),
     Param("paraphrases", list, list(PARAPHRASES), "Wordings of the situation.",
