@@ -113,6 +113,10 @@ def test_cache_reuses_and_keys_on_the_model(tiny_llama, tmp_path):
         assert calls == [] and again["logprob"].tolist() == first["logprob"].tolist()
         scorer.continuation_logprobs(reqs, chat=False, template="t2", data_version="d")
         assert len(calls) > 0 and len(cache) == 12  # another template is another key
+        calls.clear()
+        auto = Scorer(tiny_llama, cache=cache, batch_size="auto", progress=False)
+        assert auto.continuation_logprobs(reqs, chat=False, template="t", data_version="d")[
+            "logprob"].tolist() == first["logprob"].tolist() and calls == []  # all cached
     finally:
         del tiny_llama.model.forward
 

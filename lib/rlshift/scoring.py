@@ -114,7 +114,9 @@ class Scorer:
         from tqdm.auto import tqdm
 
         order = sorted(range(len(todo)), key=lambda i: -lengths[i])
-        if order and self.batch_size == "auto":  # probe with the longest sequence of this run
+        if not order:  # everything was cached
+            return
+        if self.batch_size == "auto":  # probe with the longest sequence of this run
             self.resolve_batch_size([self._pad_id] * lengths[order[0]], keep=1)
         starts = range(0, len(order), self.batch_size)
         for start in tqdm(starts, desc=desc, disable=not self.progress, unit="batch"):
