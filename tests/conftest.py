@@ -33,3 +33,13 @@ def tiny_llama(smollm2):
     model = LlamaForCausalLM(config).eval()
     info = dict(smollm2.info, spec="test:tiny-llama", revision="seed0", n_params=model.num_parameters())
     return LoadedModel(model=model, tokenizer=smollm2.tokenizer, info=info)
+
+
+def notebook_text(nb) -> str:
+    """Everything an executed notebook printed or displayed, as one string."""
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            out.append(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
+                       + str(o.get("data", {}).get("text/plain", "")))
+    return "\n".join(out)

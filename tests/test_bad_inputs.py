@@ -91,17 +91,23 @@ def _wrong_checksum(ctx):
     data.load("truthfulqa_mc")
 
 
-def _rewrite_row(ctx, line_no, text):
+def _damage_shipped_row(ctx, filename, line_no, text):
+    """Rewrite one line of a shipped file in a private data/ copy and re-pin its sha256 in the
+    manifest: a consistent but bad file, so the loader's own row checks must catch it."""
     target = ctx.data_copy()
-    path = target / "truthfulqa_mc.jsonl"
+    path = target / filename
     lines = path.read_text().split("\n")
     lines[line_no - 1] = text(lines[line_no - 1])
     path.write_text("\n".join(lines))
     doc = yaml.safe_load((target / "MANIFEST.yaml").read_text())
     for entry in doc["files"]:
-        if entry["file"] == "truthfulqa_mc.jsonl":
-            entry["sha256"] = wheels.sha256_file(path)  # a consistent but bad file
+        if entry["file"] == filename:
+            entry["sha256"] = wheels.sha256_file(path)
     (target / "MANIFEST.yaml").write_text(yaml.safe_dump(doc))
+
+
+def _rewrite_row(ctx, line_no, text):
+    _damage_shipped_row(ctx, "truthfulqa_mc.jsonl", line_no, text)
     data.load("truthfulqa_mc")
 
 
@@ -264,16 +270,8 @@ def _llmbar_missing_label(ctx):
 def _shipped_preferences_missing_field(ctx):
     from rlshift import preferences
 
-    target = ctx.data_copy()
-    path = target / "hhh_alignment.jsonl"
-    lines = path.read_text().split("\n")
-    lines[4] = json.dumps({k: v for k, v in json.loads(lines[4]).items() if k != "chosen"})
-    path.write_text("\n".join(lines))
-    doc = yaml.safe_load((target / "MANIFEST.yaml").read_text())
-    for entry in doc["files"]:
-        if entry["file"] == "hhh_alignment.jsonl":
-            entry["sha256"] = wheels.sha256_file(path)  # a consistent but bad file
-    (target / "MANIFEST.yaml").write_text(yaml.safe_dump(doc))
+    _damage_shipped_row(ctx, "hhh_alignment.jsonl", 5, lambda line: json.dumps(
+        {k: v for k, v in json.loads(line).items() if k != "chosen"}))
     preferences._load_open.cache_clear()
     ctx.request.addfinalizer(preferences._load_open.cache_clear)
     preferences.load("hhh_alignment", "train")

@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from conftest import notebook_text
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
@@ -11,15 +12,6 @@ from rlshift import cli, paths
 
 NOTEBOOK = paths.REPO_ROOT / "notebooks" / "calibration.ipynb"
 QUICK = cli.studies()["calibration"]["quick"]
-
-
-def _text(nb) -> str:
-    out = []
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            out.append(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
-                       + str(o.get("data", {}).get("text/plain", "")))
-    return "\n".join(out)
 
 
 def test_source_notebook_is_output_free_with_parameters_cell():
@@ -42,7 +34,7 @@ def test_every_study_runs_and_the_book_builds(tmp_path):
         cli.execute(notebook, root / "book" / "executed" / notebook.name,
                     dict(entry["quick"], cache_dir=str(tmp_path / "scores.sqlite")))
     nb = nbformat.read(root / "book" / "executed" / NOTEBOOK.name, as_version=4)
-    text = _text(nb)
+    text = notebook_text(nb)
     assert "**H1 (the tuned model is worse calibrated" in text and "**H1b" in text
     assert "Main run: {'base': 'fp32', 'tuned': 'fp32'}; compared here: bf16" in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))

@@ -7,6 +7,7 @@ import math
 import time
 
 import nbformat
+from conftest import notebook_text
 import numpy as np
 import pandas as pd
 import pytest
@@ -300,15 +301,6 @@ def test_generation_is_seeded_cut_at_stops_and_cached(tiny_llama, tmp_path):
 
 # ------------------------------------------------------------------ the notebook
 
-def _outputs(nb) -> str:
-    out = []
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            out.append(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
-                       + str(o.get("data", {}).get("text/plain", "")))
-    return "\n".join(out)
-
-
 def test_source_notebook_is_output_free_with_parameters_and_validation():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
@@ -328,7 +320,7 @@ def test_notebook_runs_with_small_parameters(tmp_path):
     out = tmp_path / "reward_collapse.ipynb"
     cli.execute(NOTEBOOK, out, params)
     nb = nbformat.read(out, as_version=4)
-    text = _outputs(nb)
+    text = notebook_text(nb)
     for heading in ("**H1 (reward collapse", "**H2 (rewards match", "**H3 (Song et al.'s remedy", "**H4 (the base"):
         assert heading in text
     assert "trained:standard" in text and "trained:prompt_aware" in text and "**On the training prompts**" in text
