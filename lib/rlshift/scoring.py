@@ -250,8 +250,6 @@ class Scorer:
         tokens, right-padded, on a copy of that cache selected per option row, with position
         ids continuing from each context; its logits score the remaining option tokens.
         """
-        import copy
-
         import torch
 
         ids, mask = self._left_pad([splits[0][0] for _, splits, _ in batch])
@@ -278,8 +276,7 @@ class Scorer:
                 inp[row, :len(tail) - 1] = torch.tensor(tail[:-1], dtype=torch.long)
                 tail_mask[row, :len(tail) - 1] = 1
             index = torch.tensor([b for b, _, _ in chunk])
-            cache = copy.deepcopy(first.past_key_values)
-            cache.batch_select_indices(index.to(self.device))
+            cache = _select_rows(first.past_key_values, index.to(self.device))
             full_mask = torch.cat([mask[index], tail_mask], dim=1)
             positions = lengths[index][:, None] + torch.arange(span)[None, :]
             with torch.inference_mode():
@@ -292,6 +289,15 @@ class Scorer:
                 part = logp[row, :len(tail) - 1, :]
                 out[b]["logprob"][j] += float(part.gather(-1, target[:, None]).sum())
                 out[b]["is_greedy"][j] = out[b]["is_greedy"][j] and bool((part.argmax(-1) == target).all())
+
+
+def _select_rows(cache, index):
+    """A new key/value cache holding the given batch rows of `cache` (one copy of just those
+    rows; the shared cache stays as it is for the next chunk)."""
+    from transformers import DynamicCache
+
+    return DynamicCache([(k.index_select(0, index), v.index_select(0, index)) + (() if sw is None else (sw,))
+                         for k, v, sw in cache])
 
 
 _FIELDS = {"choice": ("logprob", "token_id", "top_token"),
