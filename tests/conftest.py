@@ -35,6 +35,34 @@ def tiny_llama(smollm2):
     return LoadedModel(model=model, tokenizer=smollm2.tokenizer, info=info)
 
 
+@pytest.fixture(scope="session")
+def quick_book(tmp_path_factory):
+    """Every study executed once by papermill with its quick profile, into a copy of the book
+    files (the real book is never overwritten; scores and trained reward models stay in the
+    temporary folder). Each study's test reads its executed notebook here; the book test builds it."""
+    import shutil
+
+    from rlshift import cli, paths
+
+    root = tmp_path_factory.mktemp("quick_book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(paths.REPO_ROOT / name, root / name)
+    shutil.copytree(paths.REPO_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("executed"))
+    extras = {"reward_collapse": {"model_dir": str(root / "reward_models"),
+                                  "annotation_sheet": str(root / "annotation_sheet.csv")}}
+    for study, entry in cli.studies().items():
+        notebook = paths.REPO_ROOT / entry["notebook"]
+        cli.execute(notebook, root / "book" / "executed" / notebook.name,
+                    dict(entry["quick"], cache_dir=str(root / "scores.sqlite"), **extras.get(study, {})))
+    return root
+
+
+def executed(root, study: str):
+    import nbformat
+
+    return nbformat.read(root / "book" / "executed" / f"{study}.ipynb", as_version=4)
+
+
 def notebook_text(nb) -> str:
     """Everything an executed notebook printed or displayed, as one string."""
     out = []

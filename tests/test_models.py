@@ -40,8 +40,12 @@ def test_quantization_and_format_defaults(gemma, smollm2):
 
 
 def test_model_pairs():
-    pair = models.pair("embedded")
+    pair = models.pair("embedded-families")
     assert pair.base.startswith("embedded:") and "different families" in pair.caveat
+    assert models.pair_specs({"model_pair": "embedded"}, include_sft=True) == models.pair("embedded").stages()
+    assert models.pair_specs({"model_pair": "embedded", "tuned_model": "embedded:smollm2-135m-instruct"},
+                             include_sft=True) == {"base": "embedded:gemma-3-270m",
+                                                   "tuned": "embedded:smollm2-135m-instruct"}
     assert models.pair("olmo-2-7b").stages()["sft"].endswith("-SFT")
     with pytest.raises(InputError, match="Did you mean 'llama-2-13b'"):
         models.pair("llama-2-13")

@@ -1,5 +1,4 @@
 """The calibration notebook executed by papermill with small parameters, and the book build."""
-import shutil
 import time
 from pathlib import Path
 
@@ -21,18 +20,10 @@ def test_source_notebook_is_output_free_with_parameters_cell():
     assert "colab.research.google.com" in nb.cells[0].source
 
 
-def test_every_study_runs_and_the_book_builds(tmp_path):
-    """Each study notebook executed by papermill with its quick parameters, then the book built
-    (warnings as errors) from a copy of the book files, so the real book is never overwritten."""
-    root = tmp_path / "book_root"
-    root.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(paths.REPO_ROOT / name, root / name)
-    shutil.copytree(paths.REPO_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("executed"))
-    for study, entry in cli.studies().items():
-        notebook = paths.REPO_ROOT / entry["notebook"]
-        cli.execute(notebook, root / "book" / "executed" / notebook.name,
-                    dict(entry["quick"], cache_dir=str(tmp_path / "scores.sqlite")))
+def test_every_study_runs_and_the_book_builds(quick_book):
+    """Each study notebook executed by papermill with its quick parameters (conftest.quick_book),
+    then the book built (warnings as errors) from that copy of the book files."""
+    root = quick_book
     nb = nbformat.read(root / "book" / "executed" / NOTEBOOK.name, as_version=4)
     text = notebook_text(nb)
     assert "**H1 (the tuned model is worse calibrated" in text and "**H1b" in text

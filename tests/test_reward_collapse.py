@@ -7,7 +7,7 @@ import math
 import time
 
 import nbformat
-from conftest import notebook_text
+from conftest import executed, notebook_text
 import numpy as np
 import pandas as pd
 import pytest
@@ -313,13 +313,9 @@ def test_source_notebook_is_output_free_with_parameters_and_validation():
     assert assigned == declared  # every parameter in the cell, and only those
 
 
-def test_notebook_runs_with_small_parameters(tmp_path):
-    sheet = tmp_path / "sheet.csv"
-    params = dict(QUICK, cache_dir=str(tmp_path / "scores.sqlite"), model_dir=str(tmp_path / "models"),
-                  annotation_sheet=str(sheet))
-    out = tmp_path / "reward_collapse.ipynb"
-    cli.execute(NOTEBOOK, out, params)
-    nb = nbformat.read(out, as_version=4)
+def test_notebook_runs_with_small_parameters(quick_book):
+    sheet = quick_book / "annotation_sheet.csv"
+    nb = executed(quick_book, "reward_collapse")
     text = notebook_text(nb)
     for heading in ("**H1 (reward collapse", "**H2 (rewards match", "**H3 (Song et al.'s remedy", "**H4 (the base"):
         assert heading in text
@@ -328,7 +324,7 @@ def test_notebook_runs_with_small_parameters(tmp_path):
     assert images >= 4
     exported = pd.read_csv(sheet)
     assert len(exported) == QUICK["n_generate_open"] * len(QUICK["open_data"]) and exported["label"].isna().all()
-    assert len(list((tmp_path / "models").iterdir())) == 2  # one folder per utility
+    assert len(list((quick_book / "reward_models").iterdir())) == 2  # one folder per utility
 
 
 def test_hub_reward_model_fails_fast_naming_the_hub(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import nbformat
+from conftest import executed, notebook_text
 import numpy as np
 import pandas as pd
 import pytest
@@ -305,21 +306,16 @@ def test_source_notebook_is_output_free_with_parameters_cell():
     assert "uncertainty_expressions" in cli.studies()
 
 
-def test_notebook_runs_with_small_parameters(tmp_path):
-    quick = cli.studies()["uncertainty_expressions"]["quick"]
-    out = tmp_path / "uncertainty_expressions.ipynb"
-    cli.execute(NOTEBOOK, out, dict(quick, cache_dir=str(tmp_path / "scores.sqlite")))
-    nb = nbformat.read(out, as_version=4)
-    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
-                     + str(o.get("data", {}).get("text/plain", ""))
-                     for c in nb.cells for o in c.get("outputs", []))
+def test_notebook_runs_with_small_parameters(quick_book):
+    nb = executed(quick_book, "uncertainty_expressions")
+    text = notebook_text(nb)
     for heading in ("**H1 (a model aligned", "**H2 (base and tuned", "**Q3 (higher-order",
                     "**Beyond: interpretation.**", "**Beyond: overconfident in words?**"):
         assert heading in text
     assert "Traceback" not in text and "nan [nan" not in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 7  # with one message set: 7 figures
-    assert (tmp_path / "scores.sqlite").exists()
+    assert (quick_book / "scores.sqlite").exists()
 
 
 def test_figures_draw_from_the_analysis_tables():

@@ -73,8 +73,8 @@ def verify() -> int:
         if path.exists():
             checks.append((str(path), lambda path=path, pin=pin: wheels.verify(
                 path, pin.sha256, f"Delete {path} and run again to download it afresh.")))
-    for name in models.EMBEDDED:
-        for folder in (paths.cache_dir() / "models").glob(f"{name}-*"):
+    for name in [*models.EMBEDDED, *models.ADAPTED]:
+        for folder in (paths.cache_dir() / "models").glob(f"{name}-" + "[0-9a-f]" * 12):
             checks.append((str(folder), lambda folder=folder: models.verify_converted(folder)))
     for label, check in checks:
         try:
@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             from rlshift import models
             for name, e in models.EMBEDDED.items():
                 print(f"embedded:{name:24s} {e.hub_id:40s} {e.training}")
+            for name, a in models.ADAPTED.items():
+                print(f"embedded:{name:24s} {'(adapters in data/adapters)':40s} {a.training}")
             for p in models.PAIRS.values():
                 print(f"pair {p.name:16s} base={p.base} tuned={p.tuned} ({p.tuning})")
         elif args.command == "data":

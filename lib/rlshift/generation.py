@@ -64,14 +64,15 @@ def _item_seed(seed: int, item_id: str) -> int:
 
 def generate(loaded: LoadedModel, prompts: Sequence[tuple[str, str]], settings: GenerationSettings, *,
              template: str, data_version: str, cache: ScoreCache | None = None,
-             progress: bool = True) -> pd.DataFrame:
+             progress: bool = True, chat: bool = False) -> pd.DataFrame:
     """One row per (item, sample): the generated text (cut at the stop strings) and its raw
-    form. `prompts` are (item_id, text) pairs; text is used as is (raw prompting)."""
+    form. `prompts` are (item_id, text) pairs, used as is: raw text gets the tokenizer's special
+    prefix (BOS), chat-template text (`chat=True`) already has it."""
     import torch
     from tqdm.auto import tqdm
 
     settings.check()
-    params = settings.params()
+    params = settings.params() | ({"chat": True} if chat else {})  # raw keys as before
     model_key = loaded.key
     keys = [make_key(model=model_key, verb="generate", template=template, data_version=data_version,
                      item_id=item_id, prompt=text, params=params) for item_id, text in prompts]
@@ -82,7 +83,7 @@ def generate(loaded: LoadedModel, prompts: Sequence[tuple[str, str]], settings: 
     todo = [(k, p) for k, p in zip(keys, prompts)
             if not (isinstance(stored.get(k), dict) and len(stored[k].get("raw", [])) == settings.n_samples)]
     for key, (item_id, text) in tqdm(todo, disable=not progress, desc=f"generate {loaded.info['spec']}"):
-        enc = tok(text, return_tensors="pt").to(device)
+        enc = tok(text, return_tensors="pt", add_special_tokens=not chat).to(device)
         torch.manual_seed(_item_seed(settings.seed, item_id))
         sampling = {"do_sample": True, "temperature": settings.temperature, "top_p": settings.top_p} \
             if settings.temperature > 0 else {"do_sample": False}

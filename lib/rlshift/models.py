@@ -80,6 +80,38 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 
 
 @dataclass(frozen=True)
+class AdaptedModel:
+    """An embedded base with LoRA adapters trained in the book (rlshift.tuning), merged in order."""
+
+    name: str
+    base: str  # an EMBEDDED name
+    adapters: tuple[str, ...]  # folders under data/adapters/
+    training: str
+    tuned: bool = True
+    license: str = "derived from Gemma (Gemma Terms of Use); HH-RLHF (MIT)"
+
+    @property
+    def revision(self) -> str:
+        """The adapters' manifest sha256s: a retrained adapter is a different model."""
+        from rlshift import manifest
+
+        table = manifest.entries()
+        digest = hashlib.sha256()
+        for a in self.adapters:
+            for f in ("adapter_config.json", "adapter_model.safetensors"):
+                digest.update(table.get(f"adapters/{a}/{f}", {}).get("sha256", "absent").encode())
+        return "lora-" + digest.hexdigest()[:12]
+
+
+ADAPTED: dict[str, AdaptedModel] = {m.name: m for m in [
+    AdaptedModel("gemma-3-270m-sft", "gemma-3-270m", ("gemma-3-270m-sft",),
+                 training="gemma-3-270m + SFT (LoRA) on HH-RLHF chosen replies, trained in the book"),
+    AdaptedModel("gemma-3-270m-dpo", "gemma-3-270m", ("gemma-3-270m-sft", "gemma-3-270m-dpo"),
+                 training="gemma-3-270m + SFT + DPO (LoRA) on HH-RLHF pairs, trained in the book"),
+]}
+
+
+@dataclass(frozen=True)
 class ModelPair:
     """A base model and its RL-tuned counterpart (optionally the SFT stage between)."""
 
@@ -99,7 +131,14 @@ class ModelPair:
 
 
 PAIRS: dict[str, ModelPair] = {p.name: p for p in [
-    ModelPair("embedded", "embedded:gemma-3-270m", "embedded:smollm2-135m-instruct",
+    ModelPair("embedded", "embedded:gemma-3-270m", "embedded:gemma-3-270m-dpo",
+              sft="embedded:gemma-3-270m-sft",
+              tuning="SFT + DPO with LoRA on HH-RLHF, trained in the book (chapter 'A controlled pair')",
+              caveat="A controlled pair: one base, only the tuning added. But it is a 270M model "
+                     "tuned on a few hundred short harmlessness dialogues on a CPU, not Llama-2-chat's "
+                     "SFT + RLHF at scale: read its differences as the direction of an effect, "
+                     "not its size."),
+    ModelPair("embedded-families", "embedded:gemma-3-270m", "embedded:smollm2-135m-instruct",
               tuning="SFT + DPO (SmolLM2-135M-Instruct)",
               caveat="The two models are from different families (Gemma 3 vs SmolLM2) and "
                      "sizes (270M vs 135M): a difference may come from the family, not from "
@@ -153,8 +192,8 @@ def describe_spec(spec: str) -> tuple[str, str]:
         raise InputError(f"model spec must be a non-empty string, got {spec!r}.")
     if spec.startswith("embedded:"):
         name = spec.split(":", 1)[1]
-        if name not in EMBEDDED:
-            raise unknown("embedded model", name, EMBEDDED)
+        if name not in EMBEDDED and name not in ADAPTED:
+            raise unknown("embedded model", name, {**EMBEDDED, **ADAPTED})
         return "embedded", name
     if Path(spec).expanduser().exists():
         if not (Path(spec).expanduser() / "config.json").exists():
@@ -165,12 +204,14 @@ def describe_spec(spec: str) -> tuple[str, str]:
     raise InputError(
         f"unknown model spec {spec!r}. Accepted: a Hugging Face hub id ('org/name', e.g. "
         f"'meta-llama/Llama-2-7b-hf'), an existing local folder, or one of "
-        f"{', '.join('embedded:' + n for n in EMBEDDED)}."
+        f"{', '.join('embedded:' + n for n in [*EMBEDDED, *ADAPTED])}."
     )
 
 
 def embedded_path(name: str) -> Path:
-    """The converted safetensors folder of an embedded model, converting it once."""
+    """The converted safetensors folder of an embedded model, converting (or merging) it once."""
+    if name in ADAPTED:
+        return _merged_path(ADAPTED[name])
     entry = EMBEDDED[name]
     out = paths.cache_dir() / "models" / f"{name}-{entry.gguf_sha256[:12]}"
     if (out / "config.json").exists() and (out / "rlshift_provenance.json").exists():
@@ -194,6 +235,56 @@ def embedded_path(name: str) -> Path:
             "wheels": [{"requirement": w.requirement, "sha256": w.sha256} for w in entry.wheels],
             "training": entry.training, "files": files,
         }, indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        staging.replace(out)
+    return out
+
+
+def merge_adapter(model, folder: Path):
+    """The model with a PEFT LoRA adapter folded into its weights."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+
+
+def _merged_path(entry: AdaptedModel) -> Path:
+    """Base + adapters merged in fp32 and saved once, so every loading path (4-bit on GPU
+    included) loads the tuned stage like any local model."""
+    from rlshift import tuning
+
+    out = paths.cache_dir() / "models" / f"{entry.name}-{entry.revision.split('-', 1)[1]}"
+    if (out / "config.json").exists() and (out / "rlshift_provenance.json").exists():
+        return verify_converted(out, full=False)
+    folders = [tuning.adapter_dir(a) for a in entry.adapters]  # checked against the manifest
+    return merge_to_folder(embedded_path(entry.base), folders, out, {
+        "embedded": entry.name, "base": entry.base, "adapters": list(entry.adapters),
+        "revision": entry.revision, "license": entry.license, "training": entry.training})
+
+
+def merge_to_folder(base: Path, adapters: list[Path], out: Path, provenance: dict) -> Path:
+    """Merge LoRA adapters (in order) into a base folder's fp32 weights and save a plain model
+    folder with Gemma's chat template and end-of-turn as a stop token."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlshift import tuning
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    for folder in adapters:
+        model = merge_adapter(model, folder)
+    tokenizer = tuning.with_chat_template(AutoTokenizer.from_pretrained(base))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staging = Path(tmp) / "merged"
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        gen = json.loads((staging / "generation_config.json").read_text())
+        gen["eos_token_id"] = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(tuning.END_OF_TURN)]
+        (staging / "generation_config.json").write_text(json.dumps(gen, indent=2))
+        files = {f.name: {"size": f.stat().st_size, "sha256": wheels.sha256_file(f)}
+                 for f in sorted(staging.iterdir()) if f.is_file()}
+        (staging / "rlshift_provenance.json").write_text(json.dumps(dict(provenance, files=files), indent=2))
         if out.exists():
             shutil.rmtree(out)
         staging.replace(out)
@@ -300,7 +391,9 @@ def load(spec: str, quantize: str = "auto", device: str | None = None,
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("device='cuda' was asked for but torch sees no CUDA GPU. Accepted here: 'cpu'.")
     quant = resolve_quantization(quantize, device)
-    if kind == "embedded":
+    if kind == "embedded" and name in ADAPTED:
+        source, rev = str(embedded_path(name)), ADAPTED[name].revision
+    elif kind == "embedded":
         source, rev = str(embedded_path(name)), "gguf-" + EMBEDDED[name].gguf_sha256[:12]
     elif kind == "local":
         source, rev = name, _fingerprint(Path(name))
@@ -329,7 +422,7 @@ def load(spec: str, quantize: str = "auto", device: str | None = None,
         "quantization": quant, "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "compute_dtype": "bfloat16" if quant == "4bit" else str(model.dtype).replace("torch.", ""),
         "device": device, "has_chat_template": bool(getattr(tokenizer, "chat_template", None)),
-        "tuned": EMBEDDED[name].tuned if kind == "embedded" else None,
+        "tuned": {**EMBEDDED, **ADAPTED}[name].tuned if kind == "embedded" else None,
         "n_params": sum(p.numel() for p in model.parameters()),
     }
     return LoadedModel(model=model, tokenizer=tokenizer, info=info)
@@ -345,6 +438,18 @@ def resolve_format(fmt: str, role: str, loaded: LoadedModel) -> str:
         raise InputError(f"prompt format 'chat' was asked for {loaded.info['spec']}, whose tokenizer "
                          f"has no chat template (a base model). Accepted for it: 'raw' or 'auto'.")
     return fmt
+
+
+def pair_specs(params: dict, include_sft: bool = False) -> dict[str, str]:
+    """The models a study runs, by role: the pair's base and tuned model (or their overrides),
+    and with include_sft the pair's SFT stage between them where it has one and nothing was
+    overridden (a stage-wise view: base -> SFT -> tuned)."""
+    p = pair(params["model_pair"])
+    specs = {"base": params.get("base_model") or p.base}
+    if include_sft and p.sft and not params.get("base_model") and not params.get("tuned_model"):
+        specs["sft"] = p.sft
+    specs["tuned"] = params.get("tuned_model") or p.tuned
+    return specs
 
 
 def check_spec(spec: str) -> None:

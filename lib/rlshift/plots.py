@@ -206,3 +206,25 @@ def conveyed_vs_evidence(table: pd.DataFrame) -> plt.Figure:
     axes[0][0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def training_curves(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """One panel per logged metric (long table: step, metric, value), each with its own y axis."""
+    metrics = list(dict.fromkeys(table["metric"]))
+    cols = min(3, len(metrics))
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.4 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        part = table[table["metric"] == metric]
+        sns.lineplot(data=part, x="step", y="value", ax=ax, lw=1, color="#4C72B0", alpha=0.45)
+        smooth = part["value"].rolling(5, center=True, min_periods=1).mean()
+        ax.plot(part["step"], smooth, color="#C44E52", lw=1.5)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("")
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

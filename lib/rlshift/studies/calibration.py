@@ -69,6 +69,7 @@ def _check_batch_size(value) -> None:
 
 PARAMS = Schema(
     *models.pair_params(),
+    Param("include_sft", bool, True, "Also score the pair's SFT stage (base -> SFT -> tuned), where it has one."),
     Param("tasks", list, DEFAULT_TASKS, "List of 'dataset:style:k_shot'.", check=_check_tasks),
     Param("n_items", int, 80, "Items per dataset (stratified by subject, seeded).", minimum=1),
     Param("seed", int, 0, "Seed for sampling, few-shot draws, splits and resampling.", minimum=0),
@@ -298,6 +299,7 @@ def informative(summary: pd.DataFrame) -> pd.Series:
 
 def verdicts(summary: pd.DataFrame, comparison: pd.DataFrame, fits: pd.DataFrame, alpha: float = 0.05) -> str:
     """The hypotheses' verdicts, in words computed from the tables (markdown)."""
+    summary = summary[summary["role"].isin(["base", "tuned"])]
     ok = summary.assign(informative=informative(summary)).pivot_table(
         index="task", columns="role", values="informative", aggfunc="first")
     both = [t for t in comparison["task"] if t in ok.index and bool(ok.loc[t].all())]
@@ -323,7 +325,7 @@ def verdicts(summary: pd.DataFrame, comparison: pd.DataFrame, fits: pd.DataFrame
         lines.append(f"Uninformative (at least one model at chance): {', '.join(at_chance)}.")
     lines.append("These verdicts are about the pair that ran; where its two models differ in "
                  "family or size (as the embedded default does), a difference is not RL's alone.")
-    fits = fits[fits["task"].isin(both)]
+    fits = fits[fits["task"].isin(both) & fits["role"].isin(["base", "tuned"])]
     if fits.empty:
         lines.append("**H1b (a temperature fixes calibration).** Not testable on this run (no task "
                      "with both models above chance; at chance the best temperature is infinite).")
@@ -352,7 +354,7 @@ def quantization_runs(specs: dict, main_quantization: dict, prepared, params: di
         frames = [score_model(spec, role, subset, quantize=quant, prompt_format=params["prompt_format"],
                               batch_size=params["batch_size"], cloze_norm=params["cloze_norm"],
                               seed=params["seed"], cache=cache)[0]
-                  for role, spec in specs.items() if quant != main_quantization[role]]
+                  for role, spec in specs.items() if role in ("base", "tuned") and quant != main_quantization[role]]
         if frames:
             out[quant] = item_table(pd.concat(frames, ignore_index=True))
     return out

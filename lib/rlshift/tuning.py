@@ -1,0 +1,391 @@
+"""A controlled base -> SFT -> DPO pair: LoRA adapters on the embedded base model, trained with TRL.
+
+The recipe is the DPO paper's on Anthropic HH (Rafailov et al. 2023): supervised fine-tuning on
+the preferred replies, then DPO on the preference pairs with the SFT model as the reference.
+Everything but the tuning stays fixed (model, tokenizer, data), so a base-vs-tuned difference
+on this pair is the tuning's, which the embedded default's two families could not promise.
+
+- Data: HH-RLHF harmless-base, the `train` half of rlshift.preferences' fixed split by prompt
+  (the reward-collapse study evaluates on the other half); dialogues are rendered through
+  Gemma 3's chat template and kept only where prompt and both replies fit the length budget.
+- Adapters: LoRA on every attention and MLP projection (TRL's SFTTrainer / DPOTrainer with a
+  PEFT config); the DPO adapter is trained on the base with the SFT adapter merged in, and its
+  reference is that merged SFT model (the adapter switched off).
+- Artifacts: each stage's adapter, its training log and a record of the exact configuration,
+  data fingerprint and library versions go to `data/adapters/<stage>/`, listed in the data
+  manifest with the command that retrains them. `rlshift.models` merges them into the base
+  once (cached) for `embedded:gemma-3-270m-sft` / `-dpo`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from rlshift import manifest, paths, preferences
+from rlshift.errors import InputError
+from rlshift.preferences import PrefPair
+
+# Gemma 3's chat template, text-only (the base GGUF ships none): a system message is folded
+# into the first user turn, the assistant speaks as `model`.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+END_OF_TURN = "<end_of_turn>"
+ADAPTER_DIR = paths.DATA_DIR / "adapters"
+STAGES = ("sft", "dpo")
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "training_log.json", "record.json")
+RETRAIN_COMMAND = "python data/scripts/train_tuned_pair.py"
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Every setting that shapes the adapters; all of it goes into each stage's record."""
+
+    base: str = "embedded:gemma-3-270m"
+    n_sft: int = 420  # chosen replies for SFT (all 420 of the train half that fit the budget)
+    n_dpo: int = 420  # preference pairs for DPO
+    max_prompt_tokens: int = 96
+    max_response_tokens: int = 64
+    lora_r: int = 8
+    lora_alpha: int = 16
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    sft_learning_rate: float = 2e-4
+    dpo_learning_rate: float = 1e-4
+    beta: float = 0.1
+    epochs: int = 1
+    batch_size: int = 4
+    grad_accum: int = 2
+    warmup_ratio: float = 0.1
+    bf16: bool = True  # bf16 autocast (CPUs with AVX-512 bf16 and GPUs); master weights stay fp32
+    seed: int = 0
+
+    def check(self) -> "TuneConfig":
+        for name in ("n_sft", "n_dpo", "max_prompt_tokens", "max_response_tokens", "lora_r", "epochs",
+                     "batch_size", "grad_accum"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name}={value!r} is not accepted: a positive integer.")
+        for name in ("sft_learning_rate", "dpo_learning_rate", "beta"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name}={getattr(self, name)!r} is not accepted: a positive number.")
+        return self
+
+
+# ------------------------------------------------------------------ data
+
+def dialogue_messages(hh_prompt: str) -> list[dict]:
+    """An HH-RLHF history ('Human: ... Assistant: ... Human: ...') as chat messages."""
+    text = "\n\n" + hh_prompt.strip()
+    messages = []
+    for chunk in text.split("\n\nHuman:")[1:]:
+        human, *assistant = chunk.split("\n\nAssistant:")
+        messages.append({"role": "user", "content": human.strip()})
+        for reply in assistant:
+            messages.append({"role": "assistant", "content": reply.strip()})
+    if not messages or messages[-1]["role"] != "user" or any(not m["content"] for m in messages):
+        raise InputError(f"not an HH-RLHF history ending in a human turn: {hh_prompt[:80]!r}")
+    return messages
+
+
+def with_chat_template(tokenizer):
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    return tokenizer
+
+
+def chat_prompt(tokenizer, pair: PrefPair) -> str:
+    return tokenizer.apply_chat_template(dialogue_messages(pair.prompt), tokenize=False, add_generation_prompt=True)
+
+
+def reply_text(reply: str) -> str:
+    """A reply as the chat template renders an assistant turn after the prompt (what TRL scores)."""
+    return reply.strip() + END_OF_TURN + "\n"
+
+
+def fits(tokenizer, pair: PrefPair, config: TuneConfig) -> bool:
+    try:
+        prompt = chat_prompt(tokenizer, pair)
+    except InputError:
+        return False
+    n_prompt = len(tokenizer(prompt, add_special_tokens=False).input_ids)
+    n_reply = max(len(tokenizer(reply_text(r), add_special_tokens=False).input_ids)
+                  for r in (pair.chosen, pair.rejected))
+    return n_prompt <= config.max_prompt_tokens and n_reply <= config.max_response_tokens
+
+
+def select_pairs(tokenizer, part: str, n: int, config: TuneConfig, mirror=None) -> tuple[list[PrefPair], dict]:
+    """n HH-RLHF pairs of one half that fit the length budget, drawn with the seed."""
+    half = preferences.load("hh_rlhf", part, mirror)
+    usable = [p for p in half.pairs if fits(tokenizer, p, config)]
+    if len(usable) < n:
+        raise InputError(f"only {len(usable)} HH-RLHF pairs of the {part} half fit max_prompt_tokens="
+                         f"{config.max_prompt_tokens} and max_response_tokens={config.max_response_tokens}; "
+                         f"asked for {n}. Lower the count or raise the budget.")
+    order = np.random.default_rng(config.seed).permutation(len(usable))[:n]
+    chosen = [usable[i] for i in sorted(order)]
+    prov = dict(half.provenance, fit=len(usable), n=n, seed=config.seed,
+                fingerprint=preferences.fingerprint(chosen))
+    return chosen, prov
+
+
+def sft_rows(pairs: Sequence[PrefPair]) -> list[dict]:
+    return [{"prompt": dialogue_messages(p.prompt), "completion": [{"role": "assistant", "content": p.chosen}]}
+            for p in pairs]
+
+
+def dpo_rows(pairs: Sequence[PrefPair]) -> list[dict]:
+    return [{"prompt": dialogue_messages(p.prompt),
+             "chosen": [{"role": "assistant", "content": p.chosen}],
+             "rejected": [{"role": "assistant", "content": p.rejected}]} for p in pairs]
+
+
+# ------------------------------------------------------------------ the objective, as arithmetic
+
+def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta: float):
+    """DPO's sigmoid loss from sequence log-probs: -log sigmoid(beta * (log-ratio chosen -
+    log-ratio rejected)). Returns (per-pair loss, implicit reward of chosen, of rejected)."""
+    pc, pr, rc, rr = (np.asarray(x, dtype=float) for x in
+                      (policy_chosen, policy_rejected, reference_chosen, reference_rejected))
+    reward_chosen, reward_rejected = beta * (pc - rc), beta * (pr - rr)
+    margin = reward_chosen - reward_rejected
+    loss = np.logaddexp(0.0, -margin)  # -log sigmoid(margin), stable
+    return loss, reward_chosen, reward_rejected
+
+
+# A fixed check that an adapter applies: these replies' log-probs under each stage are recorded
+# when it is trained and compared whenever the stage is loaded in a test.
+PROBES = (("How do I pick a lock?", "I'm sorry, I can't help with that."),
+          ("What is the capital of France?", "The capital of France is Paris."),
+          ("Tell me a joke about my coworker.", "I'd rather not make jokes about people you know."))
+
+
+def probe_logprobs(model, tokenizer) -> list[float]:
+    """Summed log-probs of the PROBES replies after their chat prompts."""
+    import torch
+
+    tokenizer = with_chat_template(tokenizer)
+    device = next(model.parameters()).device
+    out = []
+    for question, reply in PROBES:
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                               add_generation_prompt=True)
+        ctx = tokenizer(prompt, add_special_tokens=False).input_ids
+        full = tokenizer(prompt + reply_text(reply), add_special_tokens=False).input_ids
+        ids = torch.tensor([full], device=device)
+        with torch.inference_mode():
+            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+        targets = ids[0, 1:]
+        out.append(float(logp[torch.arange(len(ctx) - 1, len(full) - 1), targets[len(ctx) - 1:]].sum()))
+    return out
+
+
+def write_probe(stage_dir: Path, model, tokenizer) -> None:
+    path = stage_dir / "record.json"
+    rec = json.loads(path.read_text())
+    rec["probe_logprobs"] = probe_logprobs(model, tokenizer)
+    path.write_text(json.dumps(rec, indent=2))
+
+
+# ------------------------------------------------------------------ training
+
+def _versions() -> dict:
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
+            "peft": peft.__version__}
+
+
+def _base_model(config: TuneConfig, adapters: Sequence[Path] = ()):
+    """The base in fp32 (training keeps fp32 master weights), with earlier stages merged in."""
+    from rlshift import models
+
+    loaded = models.load(config.base, quantize="fp32")
+    model = loaded.model
+    for folder in adapters:
+        model = models.merge_adapter(model, folder)
+    model.train()
+    return model, with_chat_template(loaded.tokenizer)
+
+
+def _lora(config: TuneConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
+                      target_modules=list(config.target_modules), task_type="CAUSAL_LM")
+
+
+def _common_args(config: TuneConfig, out: Path, learning_rate: float) -> dict:
+    import torch
+
+    return dict(output_dir=str(out / "trainer"), per_device_train_batch_size=config.batch_size,
+                gradient_accumulation_steps=config.grad_accum, learning_rate=learning_rate,
+                num_train_epochs=config.epochs, lr_scheduler_type="linear", warmup_steps=config.warmup_ratio,
+                logging_steps=1, save_strategy="no", report_to="none", seed=config.seed, data_seed=config.seed,
+                bf16=config.bf16, gradient_checkpointing=False, use_cpu=not torch.cuda.is_available(),
+                dataloader_num_workers=0, disable_tqdm=False,
+                max_length=config.max_prompt_tokens + config.max_response_tokens)
+
+
+def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_prov: dict, out: Path,
+                earlier: Sequence[Path] = ()) -> Path:
+    """Train one stage's LoRA adapter and write it with its log and record to `out`."""
+    import datasets
+    import torch
+    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+    if stage not in STAGES:
+        raise InputError(f"stage={stage!r} is not accepted: one of {', '.join(STAGES)}.")
+    config.check()
+    torch.manual_seed(config.seed)
+    model, tokenizer = _base_model(config, earlier)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    if stage == "sft":
+        args = SFTConfig(**_common_args(config, out, config.sft_learning_rate), packing=False,
+                         completion_only_loss=True)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(sft_rows(pairs)),
+                             processing_class=tokenizer, peft_config=_lora(config))
+    else:
+        args = DPOConfig(**_common_args(config, out, config.dpo_learning_rate), beta=config.beta,
+                         loss_type=["sigmoid"])
+        trainer = DPOTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(dpo_rows(pairs)),
+                             processing_class=tokenizer, peft_config=_lora(config))
+    trainer.train()
+    wall = time.time() - started
+    trainer.model.save_pretrained(out / "staging")
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        (out / "staging" / name).replace(out / name)
+    adapter_cfg = json.loads((out / "adapter_config.json").read_text())
+    adapter_cfg["base_model_name_or_path"] = "google/gemma-3-270m"  # the hub copy of the embedded base
+    (out / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2, sort_keys=True))
+    (out / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    record = {"stage": stage, "config": dataclasses.asdict(config), "data": data_prov,
+              "earlier_stages": [p.name for p in earlier], "versions": _versions(),
+              "wall_seconds": round(wall, 1), "steps": trainer.state.global_step,
+              "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
+              "command": RETRAIN_COMMAND}
+    (out / "record.json").write_text(json.dumps(record, indent=2))
+    trainer.model.eval()
+    write_probe(out, trainer.model, tokenizer)
+    for leftover in ("staging", "trainer"):
+        import shutil
+        shutil.rmtree(out / leftover, ignore_errors=True)
+    return out
+
+
+def manifest_entries(stage_dir: Path, name: str) -> list[dict]:
+    record = json.loads((stage_dir / "record.json").read_text())
+    data = record["data"]
+    from rlshift.wheels import sha256_file
+
+    rows = {"training_log.json": len(json.loads((stage_dir / "training_log.json").read_text()))}
+    return [{"file": f"adapters/{name}/{f}",
+             "source": f"trained in the book: {record['stage'].upper()} LoRA adapter on {record['config']['base']} "
+                       f"({data['dataset']} {data['origin']}, {data['n']} examples)",
+             "license": "derived from Gemma (Gemma Terms of Use) and HH-RLHF (MIT)",
+             "rows": rows.get(f, 1), "sha256": sha256_file(stage_dir / f), "command": RETRAIN_COMMAND}
+            for f in ADAPTER_FILES]
+
+
+def adapter_dir(name: str) -> Path:
+    """A committed adapter folder, each file checked against the manifest."""
+    for f in ADAPTER_FILES:
+        manifest.verified(f"adapters/{name}/{f}")
+    return ADAPTER_DIR / name
+
+
+def _folder(stage: str | Path) -> Path:
+    """A committed stage by name (checked), or a retrained stage's folder."""
+    return stage if isinstance(stage, Path) else adapter_dir(stage)
+
+
+def training_log(stage: str | Path) -> pd.DataFrame:
+    """The trainer's per-step log (loss, learning rate, and for DPO the reward margins)."""
+    return pd.DataFrame(json.loads((_folder(stage) / "training_log.json").read_text()))
+
+
+def record(stage: str | Path) -> dict:
+    return json.loads((_folder(stage) / "record.json").read_text())
+
+
+# ------------------------------------------------------------------ evaluation
+
+def token_kl(policy, reference, tokenizer, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+    """Per response, sum over its tokens of KL(policy(.|prefix) || reference(.|prefix)), exact over
+    the vocabulary: the KL that RLHF's penalty and DPO's constraint are about, on those replies."""
+    import torch
+
+    out = []
+    device = next(policy.parameters()).device
+    for prompt, response in zip(prompts, responses):
+        ctx = tokenizer(prompt, add_special_tokens=False).input_ids
+        full = tokenizer(prompt + reply_text(response), add_special_tokens=False).input_ids
+        n = len(full) - len(ctx)
+        ids = torch.tensor([full], device=device)
+        with torch.inference_mode():
+            lp = torch.log_softmax(policy(ids).logits[0, -n - 1:-1].float(), -1)
+            lq = torch.log_softmax(reference(ids).logits[0, -n - 1:-1].float(), -1)
+        out.append(float((lp.exp() * (lp - lq)).sum()))
+    return np.array(out)
+
+
+def implicit_reward_accuracy(scores: pd.DataFrame, beta: float) -> dict:
+    """From per-pair sequence log-probs (columns policy_chosen, policy_rejected, reference_chosen,
+    reference_rejected): held-out accuracy of the implicit reward, its margin and the DPO loss."""
+    from rlshift import stats
+
+    loss, rc, rr = dpo_loss(scores["policy_chosen"], scores["policy_rejected"], scores["reference_chosen"],
+                            scores["reference_rejected"], beta)
+    hits = int(((rc - rr) > 0).sum())
+    lo, hi = stats.wilson(hits, len(scores))
+    return {"n": len(scores), "accuracy": hits / len(scores), "acc_low": lo, "acc_high": hi,
+            "margin": float(np.mean(rc - rr)), "dpo_loss": float(np.mean(loss)), "log2": math.log(2)}
+
+
+def train_pair(config: TuneConfig, out_root: Path, mirror=None, stages: Sequence[str] = STAGES,
+               progress=print) -> dict[str, Path]:
+    """SFT then DPO, each stage's adapter written to out_root/<base>-<stage>; the DPO stage
+    trains on top of the SFT adapter found there."""
+    from rlshift import models
+
+    config.check()
+    from transformers import AutoTokenizer
+
+    kind, name = models.describe_spec(config.base)
+    source = models.embedded_path(name) if kind == "embedded" else config.base
+    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(source))
+    base = config.base.split(":", 1)[-1]
+    dirs = {s: Path(out_root) / f"{base}-{s}" for s in STAGES}
+    if "sft" in stages:
+        pairs, prov = select_pairs(tokenizer, "train", config.n_sft, config, mirror)
+        progress(f"SFT on {len(pairs)} chosen replies -> {dirs['sft']}")
+        train_stage("sft", config, pairs, prov, dirs["sft"])
+    if "dpo" in stages:
+        if not (dirs["sft"] / "adapter_model.safetensors").exists():
+            raise InputError(f"the DPO stage starts from the SFT adapter, not found in {dirs['sft']}: "
+                             f"train stage 'sft' first.")
+        pairs, prov = select_pairs(tokenizer, "train", config.n_dpo, config, mirror)
+        progress(f"DPO on {len(pairs)} pairs -> {dirs['dpo']}")
+        train_stage("dpo", config, pairs, prov, dirs["dpo"], earlier=[dirs["sft"]])
+    return dirs
