@@ -290,7 +290,7 @@ CASES = [
     ("unknown model spec", lambda c: models.load("meta llama 7b"), InputError,
      r"unknown model spec 'meta llama 7b'\. Accepted: a Hugging Face hub id"),
     ("unknown embedded model", lambda c: models.load("embedded:smollm2-1.7b"), InputError,
-     r"unknown embedded model 'smollm2-1.7b'.*Accepted: gemma-3-270m, smollm2-135m-instruct"),
+     r"unknown embedded model 'smollm2-1.7b'.*Accepted: gemma-3-270m, gemma-3-270m-dpo, gemma-3-270m-sft, smollm2-135m-instruct"),
     ("empty model spec", lambda c: models.describe_spec(""), InputError, r"non-empty string"),
     ("local folder that is not a model", lambda c: models.load(str(c.tmp)), InputError, r"has no config.json"),
     ("hub offline", _hub_offline, InputError, r"not in the local cache and HF_HUB_OFFLINE=1.*model_pair='embedded'"),
@@ -345,7 +345,7 @@ CASES = [
      r"'quantization_tasks': \['piqa:cloze:0'\] are not in 'tasks'"),
     ("bad batch size", lambda c: Scorer(c.fixture("tiny_llama"), batch_size=0), InputError, r"batch_size must be a positive integer"),
     ("unknown study notebook", lambda c: cli.schema_for(c.tmp / "reward_hacking.ipynb"), InputError,
-     r"no study module rlshift.studies.reward_hacking; known studies: calibration"),
+     r"no study module rlshift.studies.reward_hacking; known studies: tuned_pair, calibration"),
     # scoring and cache
     ("answers that are not single tokens", _non_single_token, InputError,
      r"item bad: answer option ' carbon dioxide' is not a single token"),

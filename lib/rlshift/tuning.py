@@ -295,17 +295,28 @@ def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_
 
 
 def manifest_entries(stage_dir: Path, name: str) -> list[dict]:
-    record = json.loads((stage_dir / "record.json").read_text())
-    data = record["data"]
     from rlshift.wheels import sha256_file
 
-    rows = {"training_log.json": len(json.loads((stage_dir / "training_log.json").read_text()))}
+    record = json.loads((stage_dir / "record.json").read_text())
+    data = record["data"]
     return [{"file": f"adapters/{name}/{f}",
              "source": f"trained in the book: {record['stage'].upper()} LoRA adapter on {record['config']['base']} "
                        f"({data['dataset']} {data['origin']}, {data['n']} examples)",
              "license": "derived from Gemma (Gemma Terms of Use) and HH-RLHF (MIT)",
-             "rows": rows.get(f, 1), "sha256": sha256_file(stage_dir / f), "command": RETRAIN_COMMAND}
+             "rows": artifact_rows(stage_dir / f), "sha256": sha256_file(stage_dir / f), "command": RETRAIN_COMMAND}
             for f in ADAPTER_FILES]
+
+
+def artifact_rows(path: Path) -> int:
+    """What the manifest counts as rows: log entries of a JSON list, tensors of a safetensors
+    file, 1 for a JSON object."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(path, "pt") as f:
+            return len(list(f.keys()))
+    doc = json.loads(path.read_text())
+    return len(doc) if isinstance(doc, list) else 1
 
 
 def adapter_dir(name: str) -> Path:
