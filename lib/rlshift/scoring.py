@@ -5,8 +5,10 @@ Two verbs, as in lm-evaluation-harness's `LM` interface:
   (lettered multiple choice: one forward pass per question);
 - `continuation_logprobs`: the log-likelihood of multi-token continuations after a context,
   with the context/continuation token boundary handled as lm-evaluation-harness does.
-Sequences are left-padded, with position ids taken from the attention mask, so every row's
-last positions line up and only the logits that are needed are computed (`logits_to_keep`).
+Only the logits that are needed are computed (`logits_to_keep`). Next-token scoring and shared
+contexts run right-padded without an attention mask (causal attention keeps padding out of
+every real token's view, and the kernels take their fast causal path); whole continuations are
+left-padded, with position ids taken from the attention mask, so their last positions line up.
 Batches are sorted longest first; results do not depend on the batch size beyond float noise.
 Each scored request is committed to the cache with its full key, batch by batch.
 """
@@ -90,6 +92,28 @@ class Scorer:
                              position_ids=position_ids.to(self.device), logits_to_keep=keep,
                              use_cache=False)
         return torch.log_softmax(out.logits[:, -keep:, :].float(), dim=-1)
+
+    def _forward_last(self, seqs: Sequence[Sequence[int]], use_cache: bool = False):
+        """Log-softmax over the vocabulary at each sequence's last token, and the model output.
+
+        Rows are right-padded and run without an attention mask: under causal attention no real
+        token sees the padding after it, and without a mask the attention kernels take their
+        fast causal path (as lm-evaluation-harness runs). Only the logits at the rows' last
+        positions are computed (a tensor `logits_to_keep`)."""
+        import torch
+
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self._pad_id, dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+        last = torch.tensor([len(s) - 1 for s in seqs])
+        keep = torch.unique(last)  # sorted
+        with torch.inference_mode():
+            out = self.model(input_ids=ids.to(self.device), logits_to_keep=keep.to(self.device),
+                             use_cache=use_cache)
+        column = torch.searchsorted(keep, last).to(self.device)
+        rows = torch.arange(len(seqs), device=self.device)
+        return torch.log_softmax(out.logits[rows, column].float(), dim=-1), out
 
     def resolve_batch_size(self, longest: Sequence[int], keep: int, start: int = 256) -> int:
         """'auto': on CUDA, the largest batch (shrinking from `start` on out-of-memory errors,
@@ -203,7 +227,7 @@ class Scorer:
         return frame
 
     def _score_choice_batch(self, batch) -> list[dict]:
-        logp = self._forward([ctx for _, (ctx, _), _ in batch], keep=1)[:, -1, :]
+        logp, _ = self._forward_last([ctx for _, (ctx, _), _ in batch])
         top = logp.argmax(-1).tolist()
         out = []
         for row, (_, (_, option_ids), _) in enumerate(batch):
@@ -245,21 +269,19 @@ class Scorer:
     def _continuations_shared_context(self, batch, out) -> None:
         """Encode each context once and reuse its key/value cache for all its continuations.
 
-        Stage 1 runs the left-padded contexts with a cache and keeps the last position's
-        log-probabilities (they score every option's first token). Stage 2 runs the option
-        tokens, right-padded, on a copy of that cache selected per option row, with position
-        ids continuing from each context; its logits score the remaining option tokens.
+        Stage 1 runs the right-padded contexts with a cache (no mask, see `_forward_last`) and
+        keeps each context's last-token log-probabilities (they score every option's first
+        token). Stage 2 runs the option tokens, right-padded, on the rows of that cache selected
+        per option, masking the contexts' padding, with position ids continuing from each
+        context; its logits score the remaining option tokens.
         """
         import torch
 
-        ids, mask = self._left_pad([splits[0][0] for _, splits, _ in batch])
-        with torch.inference_mode():
-            first = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                               position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(self.device),
-                               use_cache=True, logits_to_keep=1)
-        first_logp = torch.log_softmax(first.logits[:, -1, :].float(), dim=-1)
+        contexts = [splits[0][0] for _, splits, _ in batch]
+        first_logp, first = self._forward_last(contexts, use_cache=True)
         first_top = first_logp.argmax(-1).tolist()
-        lengths = mask.sum(-1)
+        lengths = torch.tensor([len(c) for c in contexts])
+        mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
         rest = []  # option rows that have tokens after the first
         for b, (_, splits, _) in enumerate(batch):
             for j, (_, tail) in enumerate(splits):
