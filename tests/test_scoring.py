@@ -154,3 +154,27 @@ def test_auto_batch_size_shrinks_until_a_batch_fits(tiny_llama, monkeypatch):
     chosen = scorer.resolve_batch_size([5] * 300, keep=1, start=256)
     assert seen[0] == 256 and chosen == seen[-1] <= 24 < seen[-2]
     assert all(a > b for a, b in zip(seen, seen[1:])) and scorer.batch_size == chosen
+
+
+@pytest.mark.parametrize("which", ["tiny_llama", "gemma"])
+def test_shared_few_shot_prefix_is_encoded_once_and_scores_alike(which, request):
+    """k-shot questions share their examples: the engine encodes that prefix once (and keeps it
+    for the next batch) and gets the same letter log-probs as scoring every question whole. The
+    prefix is longer than Gemma 3's 512-token sliding window, so those layers are exercised too."""
+    loaded = request.getfixturevalue(which)
+    shot = ("Question: Which planet is known as the red planet?\nA. Venus\nB. Mars\nC. Jupiter\n"
+            "D. Saturn\nAnswer: B\n\n")
+    prefix = "The following are multiple choice questions (with answers).\n\n" + shot * 22
+    questions = [f"Question: What is {a} plus {b}?\nA. {a + b}\nB. {a * b}\nC. {a - b}\nD. 0\nAnswer:"
+                 for a, b in [(2, 3), (10, 7), (4, 4), (12, 1), (6, 9)]]
+    reqs = [Request(f"q{i}", prefix + q, (" A", " B", " C", " D")) for i, q in enumerate(questions)]
+    reqs.append(Request("alone", CONTEXTS[0], (" A", " B", " C", " D")))  # no shared prefix: the plain path
+    scorer = Scorer(loaded, batch_size=2, progress=False)
+    shared = scorer.choice_logprobs(reqs, chat=False, template="t", data_version="d")
+    assert scorer._prefix is not None and len(scorer._prefix[0]) > 512
+    whole = Scorer(loaded, batch_size=2, progress=False, prefix_sharing=False).choice_logprobs(
+        reqs, chat=False, template="t", data_version="d")
+    np.testing.assert_allclose(shared["logprob"], whole["logprob"], atol=1e-4)
+    assert shared["top_token"].tolist() == whole["top_token"].tolist()
+    direct = [direct_choice(loaded, reqs[1].context, option) for option in reqs[1].options]
+    np.testing.assert_allclose(shared[shared["item_id"] == "q1"]["logprob"], direct, atol=1e-4)

@@ -46,7 +46,8 @@ class Scorer:
         self.cache = cache
         self.batch_size = batch_size
         self.progress = progress
-        self.prefix_sharing = prefix_sharing  # reuse a context's key/value cache across its options
+        self.prefix_sharing = prefix_sharing  # reuse key/value caches of shared contexts and prefixes
+        self._prefix = None  # (token ids, cache) of the last shared prefix encoded
         self.device = next(self.model.parameters()).device
         self._pad_id = self.tokenizer.pad_token_id
         if self._pad_id is None:
@@ -115,6 +116,36 @@ class Scorer:
         rows = torch.arange(len(seqs), device=self.device)
         return torch.log_softmax(out.logits[rows, column].float(), dim=-1), out
 
+    def _last_logprobs(self, seqs: Sequence[Sequence[int]]):
+        """Log-softmax at each sequence's last token. Where every row starts with the same long
+        prefix (k-shot examples), the prefix is encoded once, its key/value cache kept for the
+        next batch that shares it, and only the rows' remainders are run on top of it."""
+        import torch
+
+        n = min(_common_prefix_length(seqs), min(len(s) for s in seqs) - 1)
+        if not self.prefix_sharing or n < MIN_SHARED_PREFIX:
+            return self._forward_last(seqs)[0]
+        prefix = tuple(seqs[0][:n])
+        if self._prefix is None or self._prefix[0] != prefix:
+            with torch.inference_mode():
+                out = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True,
+                                 logits_to_keep=1)
+            self._prefix = (prefix, out.past_key_values)
+        cache = _select_rows(self._prefix[1], torch.zeros(len(seqs), dtype=torch.long, device=self.device))
+        rests = [s[n:] for s in seqs]
+        width = max(len(r) for r in rests)
+        ids = torch.full((len(seqs), width), self._pad_id, dtype=torch.long)
+        for row, rest in enumerate(rests):  # right-padded after the prefix: no mask needed
+            ids[row, :len(rest)] = torch.tensor(rest, dtype=torch.long)
+        last = torch.tensor([len(r) - 1 for r in rests])
+        keep = torch.unique(last)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids.to(self.device), past_key_values=cache, use_cache=True,
+                                position_ids=(n + torch.arange(width)).expand(len(seqs), -1).to(self.device),
+                                logits_to_keep=keep.to(self.device)).logits
+        column = torch.searchsorted(keep, last).to(self.device)
+        return torch.log_softmax(logits[torch.arange(len(seqs), device=self.device), column].float(), dim=-1)
+
     def resolve_batch_size(self, longest: Sequence[int], keep: int, start: int = 256) -> int:
         """'auto': on CUDA, the largest batch (shrinking from `start` on out-of-memory errors,
         accelerate's find_executable_batch_size) whose forward pass over the longest sequence
@@ -134,14 +165,17 @@ class Scorer:
         self.batch_size = probe()
         return self.batch_size
 
-    def _batches(self, todo: list, lengths: list[int], desc: str):
+    def _batches(self, todo: list, lengths: list[int], desc: str, contexts: list | None = None):
+        """Batches of `todo`, longest first; with `contexts` (token ids), requests sharing a long
+        prefix (few-shot examples) are kept together so the prefix is encoded once."""
         from tqdm.auto import tqdm
 
-        order = sorted(range(len(todo)), key=lambda i: -lengths[i])
-        if not order:  # everything was cached
+        if not todo:  # everything was cached
             return
+        order = _prefix_grouped_order(contexts, lengths) if contexts and self.prefix_sharing \
+            else sorted(range(len(todo)), key=lambda i: -lengths[i])
         if self.batch_size == "auto":  # probe with the longest sequence of this run
-            self.resolve_batch_size([self._pad_id] * lengths[order[0]], keep=1)
+            self.resolve_batch_size([self._pad_id] * max(lengths), keep=1)
         starts = range(0, len(order), self.batch_size)
         for start in tqdm(starts, desc=desc, disable=not self.progress, unit="batch"):
             yield [todo[i] for i in order[start:start + self.batch_size]]
@@ -203,7 +237,8 @@ class Scorer:
         todo = [(k, p) for k, p in zip(keys, prepared) if k not in stored]
         lengths = [length for _, (_, _, length) in todo]
         results = dict(stored)
-        for batch in self._batches(todo, lengths, desc=f"{verb} {self.loaded.info['spec']}"):
+        contexts = [p[1][0] for _, p in todo] if verb == "choice" else None
+        for batch in self._batches(todo, lengths, desc=f"{verb} {self.loaded.info['spec']}", contexts=contexts):
             values = batch_fn([p for _, p in batch])
             rows = []
             for (key, (req, _, _)), value in zip(batch, values):
@@ -227,7 +262,7 @@ class Scorer:
         return frame
 
     def _score_choice_batch(self, batch) -> list[dict]:
-        logp, _ = self._forward_last([ctx for _, (ctx, _), _ in batch])
+        logp = self._last_logprobs([ctx for _, (ctx, _), _ in batch])
         top = logp.argmax(-1).tolist()
         out = []
         for row, (_, (_, option_ids), _) in enumerate(batch):
@@ -311,6 +346,37 @@ class Scorer:
                 part = logp[row, :len(tail) - 1, :]
                 out[b]["logprob"][j] += float(part.gather(-1, target[:, None]).sum())
                 out[b]["is_greedy"][j] = out[b]["is_greedy"][j] and bool((part.argmax(-1) == target).all())
+
+
+MIN_SHARED_PREFIX = 64  # tokens; shorter shared prefixes are not worth a separate pass
+
+
+def _common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for s in seqs[1:]:
+        k = 0
+        while k < n and s[k] == first[k]:
+            k += 1
+        n = k
+    return n
+
+
+def _prefix_grouped_order(contexts: list, lengths: list[int]) -> list[int]:
+    """Requests whose contexts share at least MIN_SHARED_PREFIX leading tokens with another
+    request, grouped (each group longest first), then the rest longest first."""
+    lexical = sorted(range(len(contexts)), key=lambda i: contexts[i])
+    groups, current = [], [lexical[0]]
+    for prev, i in zip(lexical, lexical[1:]):
+        if _common_prefix_length([contexts[prev], contexts[i]]) >= MIN_SHARED_PREFIX:
+            current.append(i)
+        else:
+            groups.append(current)
+            current = [i]
+    groups.append(current)
+    shared = [sorted(g, key=lambda i: -lengths[i]) for g in groups if len(g) > 1]
+    rest = sorted((g[0] for g in groups if len(g) == 1), key=lambda i: -lengths[i])
+    return [i for g in shared for i in g] + rest
 
 
 def _select_rows(cache, index):
