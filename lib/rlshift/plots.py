@@ -49,7 +49,9 @@ def metric_with_ci(summary: pd.DataFrame, value: str, low: str, high: str, xlabe
     for k, role in enumerate(roles):
         part = summary[summary["role"] == role].set_index("task").reindex(tasks)
         y = [i + (k - (len(roles) - 1) / 2) * 0.25 for i in range(len(tasks))]
-        ax.errorbar(part[value], y, xerr=[part[value] - part[low], part[high] - part[value]],
+        # a percentile bootstrap interval of a biased statistic (ECE) may exclude the estimate
+        err = [(part[value] - part[low]).clip(lower=0), (part[high] - part[value]).clip(lower=0)]
+        ax.errorbar(part[value], y, xerr=err,
                     fmt="o", color=palette[role], label=role, capsize=2)
     if chance:
         base = summary.drop_duplicates("task").set_index("task").reindex(tasks)
