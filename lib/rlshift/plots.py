@@ -23,7 +23,8 @@ def reliability_diagrams(table: pd.DataFrame, summary: pd.DataFrame | None = Non
         ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
         panel = table[table[col] == task]
         for role, part in panel.groupby("role", sort=False):
-            ax.errorbar(part["conf"], part["freq"], yerr=[part["freq"] - part["lo"], part["hi"] - part["freq"]],
+            err = [(part["freq"] - part["lo"]).clip(lower=0), (part["hi"] - part["freq"]).clip(lower=0)]  # float noise at 0/1
+            ax.errorbar(part["conf"], part["freq"], yerr=err,
                         fmt="o-", ms=4, lw=1.2, capsize=2, color=palette[role], label=role)
         if summary is not None:
             lines = [f"{r}: acc {s.accuracy:.2f} (chance {s.chance:.2f}), ECE {s.ece_mass_all:.3f}"
