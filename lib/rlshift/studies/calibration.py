@@ -324,7 +324,7 @@ def verdicts(summary: pd.DataFrame, comparison: pd.DataFrame, fits: pd.DataFrame
     if at_chance:
         lines.append(f"Uninformative (at least one model at chance): {', '.join(at_chance)}.")
     lines.append("These verdicts are about the pair that ran; where its two models differ in "
-                 "family or size (as the embedded default does), a difference is not RL's alone.")
+                 "family or size (as the embedded-families pair does), a difference is not RL's alone.")
     fits = fits[fits["task"].isin(both) & fits["role"].isin(["base", "tuned"])]
     if fits.empty:
         lines.append("**H1b (a temperature fixes calibration).** Not testable on this run (no task "

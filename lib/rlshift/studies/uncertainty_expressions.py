@@ -859,5 +859,5 @@ def verdicts(overall_t: pd.DataFrame, comparisons: list[dict], levels_t: pd.Data
                  "distribution (the model is too sure of its words, or sure of the wrong ones); T < 1: by "
                  "a sharper one (T is searched in 0.05..20). " + "; ".join(w) + ".")
     lines.append("These verdicts are about the pair that ran; where its two models differ in family or size "
-                 "(as the embedded default does), a difference is not RL's alone.")
+                 "(as the embedded-families pair does), a difference is not RL's alone.")
     return "\n\n".join(lines)
