@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,7 +290,6 @@ def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_
     trainer.model.eval()
     write_probe(out, trainer.model, tokenizer)
     for leftover in ("staging", "trainer"):
-        import shutil
         shutil.rmtree(out / leftover, ignore_errors=True)
     return out
 

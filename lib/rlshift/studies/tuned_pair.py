@@ -111,13 +111,17 @@ def _messages(pair) -> list[dict]:
     return [{"role": "user", "content": pair.prompt}]
 
 
+def _chat_prompt(tokenizer, pair) -> str:
+    """The pair's history in Gemma's chat format, ending where the model's reply begins."""
+    return tokenizer.apply_chat_template(_messages(pair), tokenize=False, add_generation_prompt=True)
+
+
 def score_pairs(loaded: models.LoadedModel, pairs, data_version: str, cache: ScoreCache | None,
                 batch_size="auto") -> pd.DataFrame:
     """Per pair: the stage's summed log-probs of the chosen and the rejected reply, both in
     Gemma's chat format (the same text for every stage, so their differences are log-ratios)."""
     tokenizer = tuning.with_chat_template(loaded.tokenizer)
-    requests = [Request(p.pair_id, tokenizer.apply_chat_template(_messages(p), tokenize=False,
-                                                                 add_generation_prompt=True),
+    requests = [Request(p.pair_id, _chat_prompt(tokenizer, p),
                         (tuning.reply_text(p.chosen), tuning.reply_text(p.rejected))) for p in pairs]
     frame = Scorer(loaded, cache, batch_size=batch_size, progress=False).continuation_logprobs(
         requests, chat=True, template=TEMPLATE, data_version=data_version)
@@ -172,8 +176,7 @@ def sample_replies(loaded: models.LoadedModel, pairs, settings: generation.Gener
     ('Human: ... Assistant:') for the base, which has never seen a chat template."""
     tokenizer = tuning.with_chat_template(loaded.tokenizer)
     if chat:
-        prompts = [(p.pair_id, tokenizer.apply_chat_template(_messages(p), tokenize=False, add_generation_prompt=True))
-                   for p in pairs]
+        prompts = [(p.pair_id, _chat_prompt(tokenizer, p)) for p in pairs]
     else:
         prompts = [(p.pair_id, f"{p.prompt.strip()}\n\nAssistant:") for p in pairs]
         settings = dataclasses.replace(settings, stop=("\n\nHuman:", "\nHuman:"))
@@ -184,8 +187,7 @@ def sample_replies(loaded: models.LoadedModel, pairs, settings: generation.Gener
 def kl_table(loaded: dict[str, models.LoadedModel], replies: dict[str, pd.DataFrame], pairs) -> pd.DataFrame:
     """KL(stage || reference) per reply, summed over its tokens, on the stage's own samples."""
     tokenizer = tuning.with_chat_template(loaded["base"].tokenizer)
-    prompts = {p.pair_id: tokenizer.apply_chat_template(_messages(p), tokenize=False, add_generation_prompt=True)
-               for p in pairs}
+    prompts = {p.pair_id: _chat_prompt(tokenizer, p) for p in pairs}
     rows = []
     for policy, reference in (("sft", "base"), ("dpo", "base"), ("dpo", "sft")):
         frame = replies[policy]
