@@ -23,8 +23,7 @@ def reliability_diagrams(table: pd.DataFrame, summary: pd.DataFrame | None = Non
         ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
         panel = table[table[col] == task]
         for role, part in panel.groupby("role", sort=False):
-            err = [(part["freq"] - part["lo"]).clip(lower=0), (part["hi"] - part["freq"]).clip(lower=0)]  # float noise at 0/1
-            ax.errorbar(part["conf"], part["freq"], yerr=err,
+            ax.errorbar(part["conf"], part["freq"], yerr=_error_bars(part["freq"], part["lo"], part["hi"]),
                         fmt="o-", ms=4, lw=1.2, capsize=2, color=palette[role], label=role)
         if summary is not None:
             lines = [f"{r}: acc {s.accuracy:.2f} (chance {s.chance:.2f}), ECE {s.ece_mass_all:.3f}"
@@ -50,9 +49,7 @@ def metric_with_ci(summary: pd.DataFrame, value: str, low: str, high: str, xlabe
     for k, role in enumerate(roles):
         part = summary[summary["role"] == role].set_index("task").reindex(tasks)
         y = [i + (k - (len(roles) - 1) / 2) * 0.25 for i in range(len(tasks))]
-        # a percentile bootstrap interval of a biased statistic (ECE) may exclude the estimate
-        err = [(part[value] - part[low]).clip(lower=0), (part[high] - part[value]).clip(lower=0)]
-        ax.errorbar(part[value], y, xerr=err,
+        ax.errorbar(part[value], y, xerr=_error_bars(part[value], part[low], part[high]),
                     fmt="o", color=palette[role], label=role, capsize=2)
     if chance:
         base = summary.drop_duplicates("task").set_index("task").reindex(tasks)
@@ -231,3 +228,9 @@ def training_curves(table: pd.DataFrame, title: str = "") -> plt.Figure:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _error_bars(value, low, high):
+    """Bar lengths below and above, clipped at 0: a percentile bootstrap interval of a biased
+    statistic (ECE) may exclude the estimate, and Wilson bounds at 0/1 differ by float noise."""
+    return [(value - low).clip(lower=0), (high - value).clip(lower=0)]

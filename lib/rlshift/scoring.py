@@ -94,13 +94,14 @@ class Scorer:
                              use_cache=False)
         return torch.log_softmax(out.logits[:, -keep:, :].float(), dim=-1)
 
-    def _forward_last(self, seqs: Sequence[Sequence[int]], use_cache: bool = False):
+    def _forward_last(self, seqs: Sequence[Sequence[int]], use_cache: bool = False, past=None, offset: int = 0):
         """Log-softmax over the vocabulary at each sequence's last token, and the model output.
 
         Rows are right-padded and run without an attention mask: under causal attention no real
         token sees the padding after it, and without a mask the attention kernels take their
         fast causal path (as lm-evaluation-harness runs). Only the logits at the rows' last
-        positions are computed (a tensor `logits_to_keep`)."""
+        positions are computed (a tensor `logits_to_keep`). With `past`, the rows continue a
+        cached prefix of `offset` tokens."""
         import torch
 
         width = max(len(s) for s in seqs)
@@ -109,9 +110,12 @@ class Scorer:
             ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
         last = torch.tensor([len(s) - 1 for s in seqs])
         keep = torch.unique(last)  # sorted
+        extra = {} if past is None else {
+            "past_key_values": past,
+            "position_ids": (offset + torch.arange(width)).expand(len(seqs), -1).to(self.device)}
         with torch.inference_mode():
             out = self.model(input_ids=ids.to(self.device), logits_to_keep=keep.to(self.device),
-                             use_cache=use_cache)
+                             use_cache=use_cache or past is not None, **extra)
         column = torch.searchsorted(keep, last).to(self.device)
         rows = torch.arange(len(seqs), device=self.device)
         return torch.log_softmax(out.logits[rows, column].float(), dim=-1), out
@@ -132,19 +136,7 @@ class Scorer:
                                  logits_to_keep=1)
             self._prefix = (prefix, out.past_key_values)
         cache = _select_rows(self._prefix[1], torch.zeros(len(seqs), dtype=torch.long, device=self.device))
-        rests = [s[n:] for s in seqs]
-        width = max(len(r) for r in rests)
-        ids = torch.full((len(seqs), width), self._pad_id, dtype=torch.long)
-        for row, rest in enumerate(rests):  # right-padded after the prefix: no mask needed
-            ids[row, :len(rest)] = torch.tensor(rest, dtype=torch.long)
-        last = torch.tensor([len(r) - 1 for r in rests])
-        keep = torch.unique(last)
-        with torch.inference_mode():
-            logits = self.model(input_ids=ids.to(self.device), past_key_values=cache, use_cache=True,
-                                position_ids=(n + torch.arange(width)).expand(len(seqs), -1).to(self.device),
-                                logits_to_keep=keep.to(self.device)).logits
-        column = torch.searchsorted(keep, last).to(self.device)
-        return torch.log_softmax(logits[torch.arange(len(seqs), device=self.device), column].float(), dim=-1)
+        return self._forward_last([s[n:] for s in seqs], past=cache, offset=n)[0]
 
     def resolve_batch_size(self, longest: Sequence[int], keep: int, start: int = 256) -> int:
         """'auto': on CUDA, the largest batch (shrinking from `start` on out-of-memory errors,
