@@ -3,13 +3,17 @@
     pip install -r bench/requirements.txt          # lm-eval 0.4.13 (not needed by the book)
     python bench/vs_lm_eval.py [--items 40] [--rounds 2] [--models smollm2-135m-instruct gemma-3-270m]
 
-For each embedded model (its converted local folder, loaded by lm-eval as `--model hf
-pretrained=<dir>`) and each task shape, both engines score the same rendered prompts: lm-eval
-through a task YAML that reads them from a local JSON file, rlshift through its Scorer. Runs
-alternate (rlshift, lm-eval, rlshift, ...) in one process; the best round of each is reported.
+For each embedded model (loaded once from its converted local folder and handed to lm-eval's
+`HFLM` as `pretrained=`, so both engines run the very same weights) and each task shape, both
+engines score the same rendered prompts: lm-eval through a task YAML that reads them from a
+local JSON file, rlshift through its Scorer. Runs alternate (rlshift, lm-eval, rlshift, ...)
+in one process; the best round of each is reported.
 Printed per shape: items/s of each and the ratio, peak RSS during each run, argmax agreement
 and the largest |delta log p| per option; then the engine's achieved FLOP/s on long prompts
-against this machine's measured fp32 matmul rate, and the batch-size invariance figure.
+(the 5-shot prompts, each run whole, attention counted) against this machine's measured fp32
+matmul rate, and on the HellaSwag items the batch-size invariance (batch 1 vs the batch used)
+of both engines. `--lm-eval-batch-size 2` where lm-eval's full-vocabulary logits at every
+position do not fit in memory at the default batch (Gemma 5-shot on 24 GB).
 Shapes: MMLU lettered 0-shot and 5-shot (one token per option) and HellaSwag (4 multi-token
 endings after one shared context). Model loading is not timed. A benchmark, not a test.
 """
@@ -83,11 +87,17 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n ** 3 * repeats / (time.perf_counter() - start)
 
 
-def forward_flops(model, tokens: int, kept_logits: int) -> float:
-    """2 x (non-embedding parameters) per token, plus the output layer on the kept positions."""
+def forward_flops(model, lengths, kept_logits: int) -> float:
+    """Matmul FLOPs of scoring sequences of these lengths: 2 x (non-embedding parameters) per
+    token, causal attention (QK^T and AV over the lower triangle: 2 L^2 x attention width per
+    layer), and the output layer on the kept positions. Padding is not counted."""
+    config = model.config
     emb = model.get_input_embeddings().weight
     body = sum(p.numel() for p in model.parameters()) - emb.numel()
-    return 2.0 * body * tokens + 2.0 * emb.numel() * kept_logits
+    width = config.num_attention_heads * (getattr(config, "head_dim", None)
+                                          or config.hidden_size // config.num_attention_heads)
+    attention = sum(2.0 * config.num_hidden_layers * n * n * width for n in lengths)
+    return 2.0 * body * sum(lengths) + attention + 2.0 * emb.numel() * kept_logits
 
 
 def rlshift_run(scorer: Scorer, requests, style: str):
@@ -113,6 +123,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lm-eval-batch-size", type=int, default=None,
+                        help="lm-eval's batch size if not --batch-size (it keeps full-vocabulary logits at every "
+                             "position: Gemma 5-shot at batch 8 needs more than 24 GB)")
     parser.add_argument("--models", nargs="*", default=list(models.EMBEDDED))
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES))
     args = parser.parse_args()
@@ -125,10 +138,12 @@ def main() -> None:
     for name in args.models:
         loaded = models.load(f"embedded:{name}", quantize="fp32", device="cpu")
         bos = loaded.tokenizer("x")["input_ids"][0] == loaded.tokenizer.bos_token_id
-        lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size,
+        lm_batch = args.lm_eval_batch_size or args.batch_size
+        lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=lm_batch,
                   device="cpu", add_bos_token=bos)
         scorer = Scorer(loaded, cache=None, batch_size=args.batch_size, progress=False)
-        print(f"\n{name} ({loaded.info['n_params'] / 1e6:.0f}M parameters, fp32, batch {args.batch_size}, "
+        print(f"\n{name} ({loaded.info['n_params'] / 1e6:.0f}M parameters, fp32, batch {args.batch_size} "
+              f"(lm-eval {lm_batch}), "
               f"BOS {'added' if bos else 'none'})")
         print(f"{'shape':22s} {'rlshift it/s':>12s} {'lm-eval it/s':>12s} {'ratio':>6s} {'RSS rl GB':>9s} "
               f"{'RSS lm GB':>9s} {'argmax':>7s} {'max|dlogp|':>10s}")
@@ -165,21 +180,28 @@ def main() -> None:
             print(f"{shape:22s} {n / best['rlshift']:12.2f} {n / best['lm-eval']:12.2f} "
                   f"{best['lm-eval'] / best['rlshift']:6.2f} {peak['rlshift'] / 2**30:9.2f} "
                   f"{peak['lm-eval'] / 2**30:9.2f} {agree:7.3f} {delta:10.2e}", flush=True)
-            if shape == "mmlu_letter_5shot":
-                tokens = sum(len(scorer.encode_context(r.context, False)) for r in requests)
-                achieved = forward_flops(loaded.model, tokens, n) / best["rlshift"]
-                print(f"{'':22s} long prompts ({tokens / n:.0f} tokens): achieved {achieved / 1e9:.1f} GFLOP/s "
-                      f"= {achieved / matmul_rate():.0%} of the measured matmul rate")
-        (task, items), = cal.prepare(["hellaswag:cloze:0"], min(args.items, 24), seed=1)
-        requests = cal.requests_for(task, items, "raw", loaded.tokenizer, seed=0)
-        one = rlshift_run(Scorer(loaded, batch_size=1, progress=False), requests, "cloze")
-        many = rlshift_run(scorer, requests, "cloze")
-        letters = [Request(r.item_id, r.context, tuple(prompts.letter_options(2))) for r in requests]
-        one_l = rlshift_run(Scorer(loaded, batch_size=1, progress=False), letters, "letter")
-        many_l = rlshift_run(scorer, letters, "letter")
-        print(f"batch-size invariance (batch 1 vs {args.batch_size}): max |dlogp| continuations "
-              f"{np.nanmax(np.abs(one.to_numpy() - many.to_numpy())):.2e}, single tokens "
-              f"{np.nanmax(np.abs(one_l.to_numpy() - many_l.to_numpy())):.2e}")
+            if shape == "mmlu_letter_5shot":  # long prompts, each run whole: the roofline
+                whole = Scorer(loaded, cache=None, batch_size=args.batch_size, progress=False, prefix_sharing=False)
+                lengths = [len(whole.encode_context(r.context, False)) for r in requests]
+                start = time.perf_counter()
+                rlshift_run(whole, requests, task.style)
+                achieved = forward_flops(loaded.model, lengths, n) / (time.perf_counter() - start)
+                print(f"{'':22s} long prompts run whole ({np.mean(lengths):.0f} tokens): achieved "
+                      f"{achieved / 1e9:.1f} GFLOP/s = {achieved / matmul_rate():.0%} of the measured matmul rate")
+            if shape == "hellaswag_4_endings":  # batch-size invariance of both engines
+                one = rlshift_run(Scorer(loaded, batch_size=1, progress=False), requests, "cloze")
+                lm.batch_size_per_gpu = 1
+                theirs_one = lm_eval_run(lm, manager, task_name).loc[ours.index]
+                lm.batch_size_per_gpu = lm_batch
+                letters = [Request(r.item_id, r.context, tuple(prompts.letter_options(2))) for r in requests]
+                one_l = rlshift_run(Scorer(loaded, batch_size=1, progress=False), letters, "letter")
+                many_l = rlshift_run(scorer, letters, "letter")
+                ours_d = np.abs(one.to_numpy() - a)
+                theirs_d = np.abs(theirs_one.to_numpy(float) - b)
+                print(f"batch-size invariance, max |dlogp| of batch 1 vs the batch above: continuations rlshift "
+                      f"{np.nanmax(ours_d):.2e} (relative {np.nanmax(ours_d / np.abs(a)):.1e}), lm-eval "
+                      f"{np.nanmax(theirs_d):.2e} (relative {np.nanmax(theirs_d / np.abs(b)):.1e}); "
+                      f"single tokens rlshift {np.nanmax(np.abs(one_l.to_numpy() - many_l.to_numpy())):.2e}")
 
 
 if __name__ == "__main__":

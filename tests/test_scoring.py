@@ -121,15 +121,29 @@ def test_cache_reuses_and_keys_on_the_model(tiny_llama, tmp_path):
         del tiny_llama.model.forward
 
 
-@pytest.mark.parametrize("which", ["tiny_llama", "gemma"])
-def test_shared_context_cache_equals_full_recomputation(which, request):
-    """Encoding a context once and reusing its key/value cache for every option gives the
-    same log-probabilities as scoring each (context + option) from scratch."""
+@pytest.mark.parametrize("which,attention", [("tiny_llama", "sdpa"), ("tiny_llama", "eager"), ("gemma", "sdpa")])
+def test_packed_options_equal_full_recomputation(which, attention, request, monkeypatch):
+    """Packing a context and all its options into one row under a 4D mask gives the same
+    log-probabilities and greedy flags as scoring each (context + option) from scratch, under
+    both mask conventions (boolean for sdpa, additive for eager). A request reaching past Gemma
+    3's 512-token sliding window is not packed (the custom mask would drop the window)."""
     loaded = request.getfixturevalue(which)
     reqs = [Request(f"c{i}", c, tuple(o)) for i, (c, o) in enumerate(zip(CONTEXTS, CONTINUATIONS))]
     reqs += _many_requests(10)
-    frames = [Scorer(loaded, batch_size=4, progress=False, prefix_sharing=flag).continuation_logprobs(
-        reqs, chat=False, template="t", data_version="d") for flag in (True, False)]
+    reqs.append(Request("long", "The river kept rising through the night. " * 80 + "By morning the town",
+                        (" was under water", " had left")))
+    packed = []
+    original = Scorer._continuations_shared_context
+    monkeypatch.setattr(Scorer, "_continuations_shared_context",
+                        lambda self, batch, out: (packed.extend(r.item_id for r, _, _ in batch),
+                                                  original(self, batch, out)))
+    loaded.model.set_attn_implementation(attention)
+    try:
+        frames = [Scorer(loaded, batch_size=4, progress=False, prefix_sharing=flag).continuation_logprobs(
+            reqs, chat=False, template="t", data_version="d") for flag in (True, False)]
+    finally:
+        loaded.model.set_attn_implementation("sdpa")
+    assert set(packed) == {r.item_id for r in reqs} - ({"long"} if which == "gemma" else set())
     np.testing.assert_allclose(frames[0]["logprob"], frames[1]["logprob"], atol=1e-4)
     assert frames[0]["is_greedy"].tolist() == frames[1]["is_greedy"].tolist()
     assert frames[0]["n_tokens"].tolist() == frames[1]["n_tokens"].tolist()

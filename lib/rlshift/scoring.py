@@ -5,10 +5,11 @@ Two verbs, as in lm-evaluation-harness's `LM` interface:
   (lettered multiple choice: one forward pass per question);
 - `continuation_logprobs`: the log-likelihood of multi-token continuations after a context,
   with the context/continuation token boundary handled as lm-evaluation-harness does.
-Only the logits that are needed are computed (`logits_to_keep`). Next-token scoring and shared
-contexts run right-padded without an attention mask (causal attention keeps padding out of
-every real token's view, and the kernels take their fast causal path); whole continuations are
-left-padded, with position ids taken from the attention mask, so their last positions line up.
+Only the logits that are needed are computed (`logits_to_keep`). Next-token scoring runs
+right-padded without an attention mask (causal attention keeps padding out of every real
+token's view, and the kernels take their fast causal path); the options of a shared context are
+packed into one row after it, under a 4D mask; other continuations are left-padded, with
+position ids taken from the attention mask, so their last positions line up.
 Batches are sorted longest first; results do not depend on the batch size beyond float noise.
 Each scored request is committed to the cache with its full key, batch by batch.
 """
@@ -46,7 +47,7 @@ class Scorer:
         self.cache = cache
         self.batch_size = batch_size
         self.progress = progress
-        self.prefix_sharing = prefix_sharing  # reuse key/value caches of shared contexts and prefixes
+        self.prefix_sharing = prefix_sharing  # encode shared contexts and few-shot prefixes once
         self._prefix = None  # (token ids, cache) of the last shared prefix encoded
         self.device = next(self.model.parameters()).device
         self._pad_id = self.tokenizer.pad_token_id
@@ -83,7 +84,7 @@ class Scorer:
         return ids, mask
 
     def _forward(self, seqs: Sequence[Sequence[int]], keep: int):
-        """Log-softmax over the vocabulary at the last `keep` positions of each sequence."""
+        """Logits at the last `keep` positions of each sequence."""
         import torch
 
         ids, mask = self._left_pad(seqs)
@@ -92,10 +93,10 @@ class Scorer:
             out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                              position_ids=position_ids.to(self.device), logits_to_keep=keep,
                              use_cache=False)
-        return torch.log_softmax(out.logits[:, -keep:, :].float(), dim=-1)
+        return out.logits[:, -keep:, :]
 
-    def _forward_last(self, seqs: Sequence[Sequence[int]], use_cache: bool = False, past=None, offset: int = 0):
-        """Log-softmax over the vocabulary at each sequence's last token, and the model output.
+    def _forward_last(self, seqs: Sequence[Sequence[int]], past=None, offset: int = 0):
+        """Log-softmax over the vocabulary at each sequence's last token.
 
         Rows are right-padded and run without an attention mask: under causal attention no real
         token sees the padding after it, and without a mask the attention kernels take their
@@ -115,10 +116,10 @@ class Scorer:
             "position_ids": (offset + torch.arange(width)).expand(len(seqs), -1).to(self.device)}
         with torch.inference_mode():
             out = self.model(input_ids=ids.to(self.device), logits_to_keep=keep.to(self.device),
-                             use_cache=use_cache or past is not None, **extra)
+                             use_cache=past is not None, **extra)
         column = torch.searchsorted(keep, last).to(self.device)
         rows = torch.arange(len(seqs), device=self.device)
-        return torch.log_softmax(out.logits[rows, column].float(), dim=-1), out
+        return torch.log_softmax(out.logits[rows, column].float(), dim=-1)
 
     def _last_logprobs(self, seqs: Sequence[Sequence[int]]):
         """Log-softmax at each sequence's last token. Where every row starts with the same long
@@ -128,7 +129,7 @@ class Scorer:
 
         n = min(_common_prefix_length(seqs), min(len(s) for s in seqs) - 1)
         if not self.prefix_sharing or n < MIN_SHARED_PREFIX:
-            return self._forward_last(seqs)[0]
+            return self._forward_last(seqs)
         prefix = tuple(seqs[0][:n])
         if self._prefix is None or self._prefix[0] != prefix:
             with torch.inference_mode():
@@ -136,7 +137,7 @@ class Scorer:
                                  logits_to_keep=1)
             self._prefix = (prefix, out.past_key_values)
         cache = _select_rows(self._prefix[1], torch.zeros(len(seqs), dtype=torch.long, device=self.device))
-        return self._forward_last([s[n:] for s in seqs], past=cache, offset=n)[0]
+        return self._forward_last([s[n:] for s in seqs], past=cache, offset=n)
 
     def resolve_batch_size(self, longest: Sequence[int], keep: int, start: int = 256) -> int:
         """'auto': on CUDA, the largest batch (shrinking from `start` on out-of-memory errors,
@@ -207,7 +208,9 @@ class Scorer:
                 if not option.strip():
                     raise InputError(f"item {req.item_id}: empty continuation option {option!r}.")
             splits = [self.split_continuation(req.context, o, chat) for o in req.options]
-            prepared.append((req, splits, max(len(h) + len(t) for h, t in splits)))
+            length = len(splits[0][0]) + sum(len(t) for _, t in splits) if self._packable(splits) \
+                else max(len(h) + len(t) for h, t in splits)  # of the longest row it runs as
+            prepared.append((req, splits, length))
         params = {"verb": "continuation"}
         return self._run(prepared, "continuation", params, chat, template, data_version,
                          self._score_continuation_batch)
@@ -267,8 +270,7 @@ class Scorer:
         out = [{"logprob": [None] * len(req.options), "n_tokens": [len(t) for _, t in splits],
                 "n_chars": [len(o.strip()) for o in req.options],
                 "is_greedy": [False] * len(req.options)} for req, splits, _ in batch]
-        shared = [b for b, (_, splits, _) in enumerate(batch)
-                  if self.prefix_sharing and len({tuple(h) for h, _ in splits}) == 1]
+        shared = [b for b, (_, splits, _) in enumerate(batch) if self._packable(splits)]
         separate = [b for b in range(len(batch)) if b not in set(shared)]
         if shared:
             self._continuations_shared_context([batch[b] for b in shared], [out[b] for b in shared])
@@ -276,71 +278,119 @@ class Scorer:
             self._continuations_full([batch[b] for b in separate], [out[b] for b in separate])
         return out
 
+    def _packable(self, splits) -> bool:
+        """Whether a request's options can share one row after their context: they have one
+        context, the attention implementation takes a custom mask, and no position falls out of
+        a sliding attention window (the custom mask replaces the model's own windowed mask)."""
+        if not self.prefix_sharing or len({tuple(h) for h, _ in splits}) != 1:
+            return False
+        config = self.model.config
+        window = getattr(config, "sliding_window", None) or math.inf
+        last_position = len(splits[0][0]) + max(len(t) for _, t in splits) - 2
+        return config._attn_implementation in ("sdpa", "eager") and last_position < window
+
     def _continuations_full(self, batch, out) -> None:
         """One sequence per (request, option): input = (context + continuation)[:-1]."""
-        import torch
-
         flat = [(b, j, head, tail) for b, (_, splits, _) in enumerate(batch)
                 for j, (head, tail) in enumerate(splits)]
         for start in range(0, len(flat), self.batch_size):
             chunk = flat[start:start + self.batch_size]
             seqs = [(head + tail)[:-1] for _, _, head, tail in chunk]
             keep = max(len(tail) for _, _, _, tail in chunk)
-            logp = self._forward(seqs, keep=keep)
-            for row, (b, j, _, tail) in enumerate(chunk):
-                part = logp[row, keep - len(tail):, :]
-                target = torch.tensor(tail, device=part.device)
-                out[b]["logprob"][j] = float(part.gather(-1, target[:, None]).sum())
-                out[b]["is_greedy"][j] = bool((part.argmax(-1) == target).all())
+            logits = self._forward(seqs, keep=keep)
+            where = [(row, keep - len(tail) + i, t) for row, (_, _, _, tail) in enumerate(chunk)
+                     for i, t in enumerate(tail)]
+            logp, greedy = _target_logprobs(logits, where)
+            start = 0
+            for b, j, _, tail in chunk:
+                out[b]["logprob"][j] = float(logp[start:start + len(tail)].sum())
+                out[b]["is_greedy"][j] = bool(greedy[start:start + len(tail)].all())
+                start += len(tail)
 
     def _continuations_shared_context(self, batch, out) -> None:
-        """Encode each context once and reuse its key/value cache for all its continuations.
+        """Score all options of a context in one row: the context once, then every option's
+        tokens after it, each option seeing the context and itself only (a 4D attention mask),
+        with position ids continuing from the context for each option.
 
-        Stage 1 runs the right-padded contexts with a cache (no mask, see `_forward_last`) and
-        keeps each context's last-token log-probabilities (they score every option's first
-        token). Stage 2 runs the option tokens, right-padded, on the rows of that cache selected
-        per option, masking the contexts' padding, with position ids continuing from each
-        context; its logits score the remaining option tokens.
+        Rows are left-padded, so the logits needed (the context's last token, which scores every
+        option's first token, and each option token, which scores the next) are the trailing
+        columns of every row: only those are computed.
         """
         import torch
 
-        contexts = [splits[0][0] for _, splits, _ in batch]
-        first_logp, first = self._forward_last(contexts, use_cache=True)
-        first_top = first_logp.argmax(-1).tolist()
-        lengths = torch.tensor([len(c) for c in contexts])
-        mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
-        rest = []  # option rows that have tokens after the first
-        for b, (_, splits, _) in enumerate(batch):
+        rows = []  # per row: token ids, position ids, segment ids (0 context, j + 1 option j)
+        for _, splits, _ in batch:
+            context = splits[0][0]
+            ids, pos, seg = list(context), list(range(len(context))), [0] * len(context)
             for j, (_, tail) in enumerate(splits):
-                out[b]["logprob"][j] = float(first_logp[b, tail[0]])
-                out[b]["is_greedy"][j] = first_top[b] == tail[0]
-                if len(tail) > 1:
-                    rest.append((b, j, tail))
-        for start in range(0, len(rest), self.batch_size):
-            chunk = rest[start:start + self.batch_size]
-            span = max(len(tail) - 1 for _, _, tail in chunk)
-            inp = torch.full((len(chunk), span), self._pad_id, dtype=torch.long)
-            tail_mask = torch.zeros((len(chunk), span), dtype=torch.long)
-            for row, (_, _, tail) in enumerate(chunk):
-                inp[row, :len(tail) - 1] = torch.tensor(tail[:-1], dtype=torch.long)
-                tail_mask[row, :len(tail) - 1] = 1
-            index = torch.tensor([b for b, _, _ in chunk])
-            cache = _select_rows(first.past_key_values, index.to(self.device))
-            full_mask = torch.cat([mask[index], tail_mask], dim=1)
-            positions = lengths[index][:, None] + torch.arange(span)[None, :]
-            with torch.inference_mode():
-                logits = self.model(input_ids=inp.to(self.device), attention_mask=full_mask.to(self.device),
-                                    position_ids=positions.to(self.device), past_key_values=cache,
-                                    use_cache=True).logits
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            for row, (b, j, tail) in enumerate(chunk):
-                target = torch.tensor(tail[1:], device=logp.device)
-                part = logp[row, :len(tail) - 1, :]
-                out[b]["logprob"][j] += float(part.gather(-1, target[:, None]).sum())
-                out[b]["is_greedy"][j] = out[b]["is_greedy"][j] and bool((part.argmax(-1) == target).all())
+                ids += tail[:-1]
+                pos += range(len(context), len(context) + len(tail) - 1)
+                seg += [j + 1] * (len(tail) - 1)
+            rows.append((ids, pos, seg))
+        width = max(len(ids) for ids, _, _ in rows)
+        ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+        pos = torch.zeros((len(rows), width), dtype=torch.long)
+        seg = torch.full((len(rows), width), -1, dtype=torch.long)  # -1: padding
+        for r, (i, p, s) in enumerate(rows):
+            ids[r, width - len(i):], pos[r, width - len(p):], seg[r, width - len(s):] = \
+                torch.tensor(i), torch.tensor(p), torch.tensor(s)
+        allowed = ((seg[:, None, :] >= 0) & (pos[:, None, :] <= pos[:, :, None])
+                   & ((seg[:, None, :] == 0) | (seg[:, None, :] == seg[:, :, None])))
+        allowed |= torch.eye(width, dtype=torch.bool)[None]  # padding attends to itself, never NaN
+        mask = allowed  # sdpa takes a boolean mask; eager attention adds the mask to its scores
+        if self.model.config._attn_implementation == "eager":
+            mask = torch.zeros(allowed.shape, dtype=self.model.dtype).masked_fill_(
+                ~allowed, torch.finfo(self.model.dtype).min)
+        needed = [len(ids) - len(splits[0][0]) + 1 for (ids, _, _), (_, splits, _) in zip(rows, batch)]
+        keep = max(needed)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask[:, None].to(self.device),
+                                position_ids=pos.to(self.device), logits_to_keep=keep, use_cache=False).logits
+        where = []  # (row, kept column, target) for every option token, option by option
+        for r, (_, splits, _) in enumerate(batch):
+            last_context = column = keep - needed[r]
+            for _, tail in splits:
+                where += zip([r] * len(tail), [last_context] + list(range(column + 1, column + len(tail))), tail)
+                column += len(tail) - 1
+        logp, greedy = _target_logprobs(logits, where)
+        start = 0
+        for r, (_, splits, _) in enumerate(batch):
+            for j, (_, tail) in enumerate(splits):
+                out[r]["logprob"][j] = float(logp[start:start + len(tail)].sum())
+                out[r]["is_greedy"][j] = bool(greedy[start:start + len(tail)].all())
+                start += len(tail)
 
 
 MIN_SHARED_PREFIX = 64  # tokens; shorter shared prefixes are not worth a separate pass
+
+
+def _target_logprobs(logits, where, chunk: int = 64):
+    """Log-probabilities of target tokens and whether each is the greedy token, for `where` =
+    [(row, column, target), ...] of `logits` (rows x columns x vocabulary).
+
+    The log-softmax is that of lm-evaluation-harness (`torch.log_softmax` in fp32, over the full
+    vocabulary), taken only at the listed positions and a chunk of positions at a time into one
+    reused buffer: with a 262k vocabulary, a log-softmax and argmax over the whole logits tensor
+    took a third of the scoring time. A target is greedy when no token is more probable."""
+    import torch
+
+    with torch.inference_mode():
+        rows, columns, targets = (torch.tensor(x, device=logits.device) for x in zip(*where))
+        flat = logits.reshape(-1, logits.shape[-1])  # (row, column) -> row * columns + column
+        index = rows * logits.shape[1] + columns
+        logp = torch.empty(len(where), device=logits.device)
+        greedy = torch.empty(len(where), dtype=torch.bool, device=logits.device)
+        picked, buffer = (torch.empty((min(chunk, len(where)), logits.shape[-1]), device=logits.device,
+                                      dtype=dtype) for dtype in (logits.dtype, torch.float32))
+        for start in range(0, len(where), chunk):
+            part = slice(start, start + chunk)
+            n = len(index[part])
+            torch.index_select(flat, 0, index[part], out=picked[:n])
+            out = buffer[:n]
+            torch.log_softmax(picked[:n].float(), dim=-1, out=out)
+            logp[part] = out.gather(-1, targets[part, None])[:, 0]
+            greedy[part] = logp[part] >= out.max(-1).values
+    return logp.cpu(), greedy.cpu()
 
 
 def _common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
