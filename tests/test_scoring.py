@@ -170,6 +170,26 @@ def test_auto_batch_size_shrinks_until_a_batch_fits(tiny_llama, monkeypatch):
     assert all(a > b for a, b in zip(seen, seen[1:])) and scorer.batch_size == chosen
 
 
+def test_auto_probe_covers_the_longest_packed_row(tiny_llama, monkeypatch):
+    """'auto' probes with the longest row the run will run (a context and all its endings),
+    keeping as many logits as that row's endings need, not one."""
+    scorer = Scorer(tiny_llama, batch_size="auto", progress=False)
+    seen = []
+
+    def fake_resolve(longest, keep, start=256):
+        seen.append((len(longest), keep))
+        scorer.batch_size = 4
+        return 4
+
+    monkeypatch.setattr(scorer, "resolve_batch_size", fake_resolve)
+    reqs = [Request(f"c{i}", c, tuple(o)) for i, (c, o) in enumerate(zip(CONTEXTS, CONTINUATIONS))]
+    scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+    splits = [[scorer.split_continuation(r.context, o, False) for o in r.options] for r in reqs]
+    endings = [sum(len(t) for _, t in s) for s in splits]
+    assert seen == [(max(len(s[0][0]) + e for s, e in zip(splits, endings)), max(endings))]
+    assert max(endings) > 1
+
+
 @pytest.mark.parametrize("which", ["tiny_llama", "gemma"])
 def test_shared_few_shot_prefix_is_encoded_once_and_scores_alike(which, request):
     """k-shot questions share their examples: the engine encodes that prefix once (and keeps it

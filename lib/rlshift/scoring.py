@@ -158,9 +158,11 @@ class Scorer:
         self.batch_size = probe()
         return self.batch_size
 
-    def _batches(self, todo: list, lengths: list[int], desc: str, contexts: list | None = None):
+    def _batches(self, todo: list, lengths: list[int], desc: str, contexts: list | None = None,
+                 keep: int = 1):
         """Batches of `todo`, longest first; with `contexts` (token ids), requests sharing a long
-        prefix (few-shot examples) are kept together so the prefix is encoded once."""
+        prefix (few-shot examples) are kept together so the prefix is encoded once. `keep`: the
+        most logit positions a row needs, for the 'auto' probe."""
         from tqdm.auto import tqdm
 
         if not todo:  # everything was cached
@@ -168,7 +170,7 @@ class Scorer:
         order = _prefix_grouped_order(contexts, lengths) if contexts and self.prefix_sharing \
             else sorted(range(len(todo)), key=lambda i: -lengths[i])
         if self.batch_size == "auto":  # probe with the longest sequence of this run
-            self.resolve_batch_size([self._pad_id] * max(lengths), keep=1)
+            self.resolve_batch_size([self._pad_id] * max(lengths), keep=min(keep, max(lengths)))
         starts = range(0, len(order), self.batch_size)
         for start in tqdm(starts, desc=desc, disable=not self.progress, unit="batch"):
             yield [todo[i] for i in order[start:start + self.batch_size]]
@@ -233,7 +235,10 @@ class Scorer:
         lengths = [length for _, (_, _, length) in todo]
         results = dict(stored)
         contexts = [p[1][0] for _, p in todo] if verb == "choice" else None
-        for batch in self._batches(todo, lengths, desc=f"{verb} {self.loaded.info['spec']}", contexts=contexts):
+        keep = 1 if verb == "choice" else max((sum(len(t) for _, t in splits) for _, (_, splits, _) in todo),
+                                              default=1)  # a packed row's ending tokens
+        for batch in self._batches(todo, lengths, desc=f"{verb} {self.loaded.info['spec']}", contexts=contexts,
+                                   keep=keep):
             values = batch_fn([p for _, p in batch])
             rows = []
             for (key, (req, _, _)), value in zip(batch, values):
