@@ -302,15 +302,9 @@ class Scorer:
             chunk = flat[start:start + self.batch_size]
             seqs = [(head + tail)[:-1] for _, _, head, tail in chunk]
             keep = max(len(tail) for _, _, _, tail in chunk)
-            logits = self._forward(seqs, keep=keep)
             where = [(row, keep - len(tail) + i, t) for row, (_, _, _, tail) in enumerate(chunk)
                      for i, t in enumerate(tail)]
-            logp, greedy = _target_logprobs(logits, where)
-            start = 0
-            for b, j, _, tail in chunk:
-                out[b]["logprob"][j] = float(logp[start:start + len(tail)].sum())
-                out[b]["is_greedy"][j] = bool(greedy[start:start + len(tail)].all())
-                start += len(tail)
+            _fill_options(out, [(b, j, len(tail)) for b, j, _, tail in chunk], self._forward(seqs, keep=keep), where)
 
     def _continuations_shared_context(self, batch, out) -> None:
         """Score all options of a context in one row: the context once, then every option's
@@ -351,22 +345,28 @@ class Scorer:
         with torch.inference_mode():
             logits = self.model(input_ids=ids.to(self.device), attention_mask=mask[:, None].to(self.device),
                                 position_ids=pos.to(self.device), logits_to_keep=keep, use_cache=False).logits
-        where = []  # (row, kept column, target) for every option token, option by option
+        where, owners = [], []  # (row, kept column, target) for every option token; (row, option, tokens)
         for r, (_, splits, _) in enumerate(batch):
             last_context = column = keep - needed[r]
-            for _, tail in splits:
-                where += zip([r] * len(tail), [last_context] + list(range(column + 1, column + len(tail))), tail)
-                column += len(tail) - 1
-        logp, greedy = _target_logprobs(logits, where)
-        start = 0
-        for r, (_, splits, _) in enumerate(batch):
             for j, (_, tail) in enumerate(splits):
-                out[r]["logprob"][j] = float(logp[start:start + len(tail)].sum())
-                out[r]["is_greedy"][j] = bool(greedy[start:start + len(tail)].all())
-                start += len(tail)
+                where += zip([r] * len(tail), [last_context] + list(range(column + 1, column + len(tail))), tail)
+                owners.append((r, j, len(tail)))
+                column += len(tail) - 1
+        _fill_options(out, owners, logits, where)
 
 
 MIN_SHARED_PREFIX = 64  # tokens; shorter shared prefixes are not worth a separate pass
+
+
+def _fill_options(out, owners, logits, where) -> None:
+    """Each option's summed log-probability and greedy flag into `out`: option (b, j) with n
+    tokens owns the next n entries of `where` (see `_target_logprobs`)."""
+    logp, greedy = _target_logprobs(logits, where)
+    at = 0
+    for b, j, n in owners:
+        out[b]["logprob"][j] = float(logp[at:at + n].sum())
+        out[b]["is_greedy"][j] = bool(greedy[at:at + n].all())
+        at += n
 
 
 def _target_logprobs(logits, where, chunk: int = 64):
