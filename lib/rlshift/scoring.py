@@ -73,15 +73,7 @@ class Scorer:
     # ------------------------------------------------------------------ forward
     def _left_pad(self, seqs: Sequence[Sequence[int]]):
         """(input ids, attention mask), padded on the left so every row ends at the last column."""
-        import torch
-
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for row, seq in enumerate(seqs):
-            ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
-            mask[row, width - len(seq):] = 1
-        return ids, mask
+        return _left_padded(seqs, self._pad_id), _left_padded([[1] * len(s) for s in seqs], 0)
 
     def _forward(self, seqs: Sequence[Sequence[int]], keep: int):
         """Logits at the last `keep` positions of each sequence."""
@@ -196,7 +188,8 @@ class Scorer:
                 raise InputError(f"item {req.item_id}: empty answer set; at least one option is needed.")
             prepared.append((req, (ctx, option_ids), len(ctx)))
         params = {"verb": "choice"}
-        return self._run(prepared, "choice", params, chat, template, data_version, self._score_choice_batch)
+        return self._run(prepared, "choice", params, chat, template, data_version, self._score_choice_batch,
+                         probe_keep=1)
 
     def continuation_logprobs(self, requests: Sequence[Request], *, chat: bool, template: str,
                               data_version: str) -> pd.DataFrame:
@@ -214,11 +207,14 @@ class Scorer:
                 else max(len(h) + len(t) for h, t in splits)  # of the longest row it runs as
             prepared.append((req, splits, length))
         params = {"verb": "continuation"}
+        probe_keep = max(sum(len(t) for _, t in splits) for _, splits, _ in prepared)  # a packed row's endings
         return self._run(prepared, "continuation", params, chat, template, data_version,
-                         self._score_continuation_batch)
+                         self._score_continuation_batch, probe_keep=probe_keep)
 
     # ------------------------------------------------------------------ internals
-    def _run(self, prepared, verb, params, chat, template, data_version, batch_fn) -> pd.DataFrame:
+    def _run(self, prepared, verb, params, chat, template, data_version, batch_fn, probe_keep: int) -> pd.DataFrame:
+        """Score what the cache lacks, batch by batch; `probe_keep`: the most logit positions a
+        row keeps, for the 'auto' batch-size probe."""
         model_key = self.loaded.key
         keys = [make_key(model=model_key, verb=verb, template=template, data_version=data_version,
                          item_id=req.item_id, context=req.context, options=list(req.options),
@@ -235,10 +231,8 @@ class Scorer:
         lengths = [length for _, (_, _, length) in todo]
         results = dict(stored)
         contexts = [p[1][0] for _, p in todo] if verb == "choice" else None
-        keep = 1 if verb == "choice" else max((sum(len(t) for _, t in splits) for _, (_, splits, _) in todo),
-                                              default=1)  # a packed row's ending tokens
         for batch in self._batches(todo, lengths, desc=f"{verb} {self.loaded.info['spec']}", contexts=contexts,
-                                   keep=keep):
+                                   keep=probe_keep):
             values = batch_fn([p for _, p in batch])
             rows = []
             for (key, (req, _, _)), value in zip(batch, values):
@@ -326,13 +320,9 @@ class Scorer:
                 pos += range(len(context), len(context) + len(tail) - 1)
                 seg += [j + 1] * (len(tail) - 1)
             rows.append((ids, pos, seg))
-        width = max(len(ids) for ids, _, _ in rows)
-        ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
-        pos = torch.zeros((len(rows), width), dtype=torch.long)
-        seg = torch.full((len(rows), width), -1, dtype=torch.long)  # -1: padding
-        for r, (i, p, s) in enumerate(rows):
-            ids[r, width - len(i):], pos[r, width - len(p):], seg[r, width - len(s):] = \
-                torch.tensor(i), torch.tensor(p), torch.tensor(s)
+        ids, pos, seg = (_left_padded(column, fill) for column, fill in
+                         zip(zip(*rows), (self._pad_id, 0, -1)))  # segment -1: padding
+        width = ids.shape[1]
         allowed = ((seg[:, None, :] >= 0) & (pos[:, None, :] <= pos[:, :, None])
                    & ((seg[:, None, :] == 0) | (seg[:, None, :] == seg[:, :, None])))
         allowed |= torch.eye(width, dtype=torch.bool)[None]  # padding attends to itself, never NaN
@@ -340,7 +330,7 @@ class Scorer:
         if self.model.config._attn_implementation == "eager":
             mask = torch.zeros(allowed.shape, dtype=self.model.dtype).masked_fill_(
                 ~allowed, torch.finfo(self.model.dtype).min)
-        needed = [len(ids) - len(splits[0][0]) + 1 for (ids, _, _), (_, splits, _) in zip(rows, batch)]
+        needed = [len(row_ids) - len(splits[0][0]) + 1 for (row_ids, _, _), (_, splits, _) in zip(rows, batch)]
         keep = max(needed)
         with torch.inference_mode():
             logits = self.model(input_ids=ids.to(self.device), attention_mask=mask[:, None].to(self.device),
@@ -356,6 +346,17 @@ class Scorer:
 
 
 MIN_SHARED_PREFIX = 64  # tokens; shorter shared prefixes are not worth a separate pass
+
+
+def _left_padded(seqs: Sequence[Sequence[int]], fill: int):
+    """A (rows x longest) long tensor of `seqs`, each ending at the last column, `fill` before."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    out = torch.full((len(seqs), width), fill, dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        out[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+    return out
 
 
 def _fill_options(out, owners, logits, where) -> None:
