@@ -24,18 +24,17 @@ MODELS = ["embedded:smollm2-135m-instruct", "embedded:gemma-3-270m"]
 def measure(spec: str, shape: str, n: int, batch_size: int, quantize: str) -> dict:
     import torch
 
-    from rlshift import models
-    from rlshift.scoring import Scorer
-    from rlshift.studies import calibration as cal
+    from rlshift import models, tasks
+    from rlshift.engine import Scorer
 
     dataset, style, k = SHAPES[shape]
-    (task, items), = cal.prepare([f"{dataset}:{style}:{k}"], n, seed=0)
+    (task, items), = tasks.prepare([f"{dataset}:{style}:{k}"], n, seed=0)
     loaded = models.load(spec, quantize=quantize)
-    requests = cal.requests_for(task, items, "raw", loaded.tokenizer, seed=0)
+    requests = task.requests(items, "raw", loaded.tokenizer, seed=0)
     scorer = Scorer(loaded, cache=None, batch_size=batch_size, progress=False)
     verb = scorer.choice_logprobs if style == "letter" else scorer.continuation_logprobs
     verb(requests[:batch_size], chat=False, template="bench", data_version="bench")  # warm-up
-    tokens = sum(len(scorer.encode_context(r.context, False)) for r in requests)
+    tokens = sum(len(scorer.lm.encode_context(r.context, False)) for r in requests)
     start = time.perf_counter()
     verb(requests, chat=False, template="bench", data_version="bench")
     took = time.perf_counter() - start

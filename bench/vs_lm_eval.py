@@ -35,8 +35,9 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 
 from rlshift import models, prompts  # noqa: E402
-from rlshift.scoring import Request, Scorer  # noqa: E402
-from rlshift.studies import calibration as cal  # noqa: E402
+from rlshift import tasks  # noqa: E402
+from rlshift.engine import Scorer  # noqa: E402
+from rlshift.requests import Request  # noqa: E402
 
 SHAPES = {"mmlu_letter_0shot": "mmlu:letter:0", "mmlu_letter_5shot": "mmlu:letter:5",
           "hellaswag_4_endings": "hellaswag:cloze:0"}
@@ -148,8 +149,8 @@ def main() -> None:
         print(f"{'shape':22s} {'rlshift it/s':>12s} {'lm-eval it/s':>12s} {'ratio':>6s} {'RSS rl GB':>9s} "
               f"{'RSS lm GB':>9s} {'argmax':>7s} {'max|dlogp|':>10s}")
         for shape in args.shapes:
-            (task, items), = cal.prepare([SHAPES[shape]], args.items, seed=0)
-            requests = cal.requests_for(task, items, "raw", loaded.tokenizer, seed=0)
+            (task, items), = tasks.prepare([SHAPES[shape]], args.items, seed=0)
+            requests = task.requests(items, "raw", loaded.tokenizer, seed=0)
             answers = items.frame.set_index("item_id")["answer"]
             path = workdir / f"{name}-{shape}.jsonl"
             with open(path, "w") as handle:
@@ -182,7 +183,7 @@ def main() -> None:
                   f"{peak['lm-eval'] / 2**30:9.2f} {agree:7.3f} {delta:10.2e}", flush=True)
             if shape == "mmlu_letter_5shot":  # long prompts, each run whole: the roofline
                 whole = Scorer(loaded, cache=None, batch_size=args.batch_size, progress=False, prefix_sharing=False)
-                lengths = [len(whole.encode_context(r.context, False)) for r in requests]
+                lengths = [len(whole.lm.encode_context(r.context, False)) for r in requests]
                 start = time.perf_counter()
                 rlshift_run(whole, requests, task.style)
                 achieved = forward_flops(loaded.model, lengths, n) / (time.perf_counter() - start)

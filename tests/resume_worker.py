@@ -10,7 +10,8 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from rlshift import models
 from rlshift.cache import ScoreCache
-from rlshift.scoring import Request, Scorer
+from rlshift.engine import Scorer
+from rlshift.requests import Request
 
 cache_path, pause, out_csv = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 tokenizer = AutoTokenizer.from_pretrained(models.embedded_path("smollm2-135m-instruct"))

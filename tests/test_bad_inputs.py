@@ -16,10 +16,11 @@ import pytest
 import torch
 import yaml
 
-from rlshift import cli, data, manifest, models, paths, wheels
+from rlshift import cli, data, manifest, models, paths, prompts, wheels
 from rlshift.cache import CacheWriteError, ScoreCache
 from rlshift.errors import InputError
-from rlshift.scoring import Request, Scorer
+from rlshift.engine import Scorer
+from rlshift.requests import Request
 from rlshift.studies import calibration as cal
 from rlshift.wheels import ArtifactError, PinnedWheel
 
@@ -143,7 +144,7 @@ def _scorer(ctx):
 
 def _non_single_token(ctx):
     scorer = _scorer(ctx)
-    scorer._forward = lambda *a, **k: pytest.fail("a forward pass ran before the input was checked")
+    scorer.lm.forward = lambda *a, **k: pytest.fail("a forward pass ran before the input was checked")
     good = [Request(f"ok{i}", "Answer:", (" A", " B")) for i in range(5)]
     scorer.choice_logprobs(good + [Request("bad", "Answer:", (" A", " carbon dioxide"))], chat=False,
                            template="t", data_version="d")
@@ -202,18 +203,16 @@ def _real_disk_full_message(ctx):
 
 
 def _causal_lm_as_reward_model(ctx):
-    from rlshift import rewards
-
     folder = ctx.tmp / "lm"
     ctx.fixture("tiny_llama").model.save_pretrained(folder)
     ctx.fixture("smollm2").tokenizer.save_pretrained(folder)
-    rewards.load_reward_model(str(folder), quantize="fp32")
+    models.load_reward_model(str(folder), quantize="fp32")
 
 
 def _unknown_annotation_ids(ctx):
     import pandas as pd
 
-    from rlshift import annotations
+    from rlshift.data import annotations
 
     path = ctx.tmp / "sheet.csv"
     pd.DataFrame({"item_id": ["boolq-1", "boolq-9999", "hh-3"], "label": ["good", "", "bad"]}).to_csv(path, index=False)
@@ -223,7 +222,7 @@ def _unknown_annotation_ids(ctx):
 def _bad_annotation_label(ctx):
     import pandas as pd
 
-    from rlshift import annotations
+    from rlshift.data import annotations
 
     path = ctx.tmp / "sheet.csv"
     pd.DataFrame({"item_id": ["a", "b"], "label": ["good", "excellent"]}).to_csv(path, index=False)
@@ -234,7 +233,7 @@ def _preference_mirror(ctx, folder, filename, rows, as_list=False):
     """A private mirror holding one damaged preference file (gzipped JSONL, or a JSON list)."""
     import gzip
 
-    from rlshift import preferences
+    from rlshift.data import preferences
 
     target = ctx.tmp / "mirror" / folder
     target.mkdir(parents=True)
@@ -249,7 +248,7 @@ def _preference_mirror(ctx, folder, filename, rows, as_list=False):
 
 
 def _hh_rlhf_missing_field(ctx):
-    from rlshift import preferences
+    from rlshift.data import preferences
 
     good = {"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go away"}
     mirror = _preference_mirror(ctx, "hh-rlhf", "harmless-base-test.jsonl.gz", [good, {"chosen": good["chosen"]}, good])
@@ -257,7 +256,7 @@ def _hh_rlhf_missing_field(ctx):
 
 
 def _llmbar_missing_label(ctx):
-    from rlshift import preferences
+    from rlshift.data import preferences
 
     row = {"input": "Say hi.", "output_1": "hi", "output_2": "no", "label": 1}
     mirror = _preference_mirror(ctx, "llmbar", "LLMBar_Natural.json",
@@ -268,7 +267,7 @@ def _llmbar_missing_label(ctx):
 
 
 def _shipped_preferences_missing_field(ctx):
-    from rlshift import preferences
+    from rlshift.data import preferences
 
     _damage_shipped_row(ctx, "hhh_alignment.jsonl", 5, lambda line: json.dumps(
         {k: v for k, v in json.loads(line).items() if k != "chosen"}))
@@ -278,11 +277,25 @@ def _shipped_preferences_missing_field(ctx):
 
 
 def _mirror_only_dataset_without_mirror(ctx):
-    from rlshift import preferences
+    from rlshift.data import preferences
 
     ctx.mp.delenv("RLSHIFT_DATA_MIRROR", raising=False)
     preferences._load_open.cache_clear()
     preferences.load("pandalm", "eval")
+
+
+def _too_many_pairs(ctx):
+    from rlshift.data import preferences
+
+    preferences.sample(preferences.load("hhh_alignment", "eval"), 500, 0, what="n_open")
+
+
+def _reward_collapse_params(values):
+    def case(ctx):
+        from rlshift.studies import reward_collapse as rc
+
+        rc.PARAMS.validate(values)
+    return case
 
 
 CASES = [
@@ -296,9 +309,9 @@ CASES = [
     ("hub offline", _hub_offline, InputError, r"not in the local cache and HF_HUB_OFFLINE=1.*model_pair='embedded'"),
     ("hub unreachable", _hub_unreachable, InputError, r"Hugging Face Hub is unreachable|not found on the hub"),
     ("gated model without a token", _gated, InputError, r"is gated: accept its license.*HF_TOKEN"),
-    ("chat format for a base model", lambda c: models.resolve_format("chat", "base", c.fixture("gemma")),
+    ("chat format for a base model", lambda c: prompts.resolve_format("chat", "base", c.fixture("gemma").info),
      InputError, r"'chat' was asked for embedded:gemma-3-270m.*no chat template.*Accepted for it: 'raw'"),
-    ("unknown prompt format", lambda c: models.resolve_format("instruct", "tuned", c.fixture("gemma")),
+    ("unknown prompt format", lambda c: prompts.resolve_format("instruct", "tuned", c.fixture("gemma").info),
      InputError, r"unknown prompt format 'instruct'"),
     ("4-bit without bitsandbytes", _no_bitsandbytes, InputError, r"quantize='4bit' needs bitsandbytes"),
     ("8-bit without CUDA", lambda c: models.resolve_quantization("8bit", "cpu"), InputError, r"'8bit' needs a CUDA GPU"),
@@ -340,12 +353,12 @@ CASES = [
     ("unknown task style", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:mc:0"]}), InputError,
      r"style 'mc' is not accepted\. Accepted: letter, cloze"),
     ("too many shots", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:letter:25"]}), InputError, r"k_shot=25 is out of range"),
-    ("quantization check on tasks that are not run", lambda c: cal.validate(
+    ("quantization check on tasks that are not run", lambda c: cal.PARAMS.validate(
         {"tasks": ["copa:cloze:0"], "quantization_tasks": ["piqa:cloze:0"]}), InputError,
      r"'quantization_tasks': \['piqa:cloze:0'\] are not in 'tasks'"),
     ("bad batch size", lambda c: Scorer(c.fixture("tiny_llama"), batch_size=0), InputError, r"batch_size must be a positive integer"),
     ("unknown study notebook", lambda c: cli.schema_for(c.tmp / "reward_hacking.ipynb"), InputError,
-     r"no study module rlshift.studies.reward_hacking; known studies: tuned_pair, calibration"),
+     r"no study package rlshift.studies.reward_hacking; known studies: tuned_pair, calibration"),
     # scoring and cache
     ("answers that are not single tokens", _non_single_token, InputError,
      r"item bad: answer option ' carbon dioxide' is not a single token"),
@@ -356,8 +369,8 @@ CASES = [
     # reward models and annotation sheets
     ("a model that is not a reward model (wrong head)", _causal_lm_as_reward_model, InputError,
      r"is not a reward model: its classification head \(score.weight\) is not in the checkpoint"),
-    ("an embedded causal LM as reward model", lambda c: __import__("rlshift.rewards").rewards.load_reward_model(
-        "embedded:gemma-3-270m"), InputError, r"is a causal language model, not a reward model"),
+    ("an embedded causal LM as reward model", lambda c: models.load_reward_model("embedded:gemma-3-270m"), InputError,
+     r"is a causal language model, not a reward model"),
     ("annotation sheet with unknown ids", _unknown_annotation_ids, InputError,
      r"sheet.csv: 1 unknown ids \(boolq-9999\); accepted are the ids the notebook exported"),
     ("annotation sheet with a label not accepted", _bad_annotation_label, InputError,
@@ -373,18 +386,15 @@ CASES = [
      r"hhh_alignment.jsonl, row 5: missing fields \['chosen'\]"),
     ("a mirror-only preference dataset without a mirror", _mirror_only_dataset_without_mirror, InputError,
      r"'pandalm' is read from a local mirror only .*RLSHIFT_DATA_MIRROR.*pandalm/testset-v1.json.gz"),
-    ("unknown trained reward model", lambda c: __import__("rlshift.studies.reward_collapse").studies.reward_collapse
-     .PARAMS.validate({"reward_model": "trained:dpo"}), InputError,
+    ("unknown trained reward model", _reward_collapse_params({"reward_model": "trained:dpo"}), InputError,
      r"unknown trained reward model 'trained:dpo'.*Accepted: trained:prompt_aware, trained:standard"),
-    ("an embedded causal LM as the study's reward model", lambda c: __import__("rlshift.studies.reward_collapse")
-     .studies.reward_collapse.PARAMS.validate({"reward_model": "embedded:gemma-3-270m"}), InputError,
+    ("an embedded causal LM as the study's reward model",
+     _reward_collapse_params({"reward_model": "embedded:gemma-3-270m"}), InputError,
      r"'reward_model': 'embedded:gemma-3-270m' is a causal language model, not a reward model"),
-    ("unknown preference dataset in train_data", lambda c: __import__("rlshift.studies.reward_collapse").studies
-     .reward_collapse.PARAMS.validate({"train_data": {"hh-rlhf": 10}}), InputError,
+    ("unknown preference dataset in train_data", _reward_collapse_params({"train_data": {"hh-rlhf": 10}}), InputError,
      r"unknown dataset in 'train_data': 'hh-rlhf'\. Did you mean 'hh_rlhf'\?"),
-    ("more preference pairs than the evaluation half holds", lambda c: __import__("rlshift.preferences").preferences
-     .sample(__import__("rlshift.preferences").preferences.load("hhh_alignment", "eval"), 500, 0, what="n_open"),
-     InputError, r"n_open=500 for 'hhh_alignment' is out of range: accepted 1\.\.103"),
+    ("more preference pairs than the evaluation half holds", _too_many_pairs, InputError,
+     r"n_open=500 for 'hhh_alignment' is out of range: accepted 1\.\.103"),
 ]
 
 

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from rlshift.cache import ScoreCache
-from rlshift.scoring import Request, Scorer
+from rlshift.engine import Scorer
+from rlshift.requests import Request
 
 WORKER = Path(__file__).with_name("resume_worker.py")
 REQUESTS = [Request(f"r{i}", f"item {i} says", (" yes", " no thanks")) for i in range(12)]

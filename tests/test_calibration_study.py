@@ -56,8 +56,8 @@ def test_two_runs_with_the_same_parameters_give_identical_tables():
     prepared = cal.prepare(["copa:cloze:0", "arc_easy:letter:0"], 8, seed=7)
     hashes = []
     for _ in range(2):
-        records, info = cal.score_model("embedded:smollm2-135m-instruct", "tuned", prepared, seed=7, cache=None)
-        assert (records["seed"] == 7).all() and info["revision"].startswith("gguf-")
+        records, infos = cal.score_roles({"tuned": "embedded:smollm2-135m-instruct"}, prepared, seed=7, cache=None)
+        assert (records["seed"] == 7).all() and infos["tuned"]["revision"].startswith("gguf-")
         table = cal.summary(cal.item_table(records), seed=7)
         hashes.append((pd.util.hash_pandas_object(records, index=False).sum(),
                        pd.util.hash_pandas_object(table, index=False).sum()))

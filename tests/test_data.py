@@ -1,7 +1,7 @@
 
 import pytest
 
-from rlshift import data, manifest
+from rlshift import artifacts, data, manifest
 
 
 @pytest.mark.parametrize("name", sorted(data.SPECS))
@@ -42,8 +42,7 @@ def test_manifest_matches_shipped_files():
     for name, entry in manifest.entries().items():
         path = manifest.verified(name)
         if path.suffix in (".json", ".safetensors"):  # adapters: log entries, tensors, or 1
-            from rlshift.tuning import artifact_rows
-            rows = artifact_rows(path)
+            rows = artifacts.artifact_rows(path)
         else:
             lines = sum(1 for line in path.read_text().split("\n") if line.strip())
             rows = lines - 1 if path.suffix == ".csv" else lines  # a CSV has a header line

@@ -3,7 +3,9 @@ import json
 import pytest
 import torch
 
-from rlshift import models, paths, wheels
+from rlshift import models, paths, prompts, wheels
+from rlshift.models import convert
+from rlshift.studies import common
 from rlshift.errors import InputError
 from rlshift.wheels import ArtifactError, PinnedWheel
 
@@ -27,23 +29,23 @@ def test_embedded_models_load_offline_and_record_what_was_loaded(smollm2, gemma)
 
 
 def test_converted_folder_is_reused_not_reconverted(monkeypatch, smollm2):
-    monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted again"))
+    monkeypatch.setattr(convert, "_convert_gguf", lambda *a: pytest.fail("converted again"))
     assert (models.embedded_path("smollm2-135m-instruct") / "model.safetensors").exists()
 
 
 def test_quantization_and_format_defaults(gemma, smollm2):
     assert models.resolve_quantization("auto", "cpu") == "fp32"
     assert models.resolve_quantization("auto", "cuda") == "4bit"
-    assert models.resolve_format("auto", "base", smollm2) == "raw"
-    assert models.resolve_format("auto", "tuned", smollm2) == "chat"
-    assert models.resolve_format("auto", "tuned", gemma) == "raw"  # no chat template to use
+    assert prompts.resolve_format("auto", "base", smollm2.info) == "raw"
+    assert prompts.resolve_format("auto", "tuned", smollm2.info) == "chat"
+    assert prompts.resolve_format("auto", "tuned", gemma.info) == "raw"  # no chat template to use
 
 
 def test_model_pairs():
     pair = models.pair("embedded-families")
     assert pair.base.startswith("embedded:") and "different families" in pair.caveat
-    assert models.pair_specs({"model_pair": "embedded"}, include_sft=True) == models.pair("embedded").stages()
-    assert models.pair_specs({"model_pair": "embedded", "tuned_model": "embedded:smollm2-135m-instruct"},
+    assert common.pair_specs({"model_pair": "embedded"}, include_sft=True) == models.pair("embedded").stages()
+    assert common.pair_specs({"model_pair": "embedded", "tuned_model": "embedded:smollm2-135m-instruct"},
                              include_sft=True) == {"base": "embedded:gemma-3-270m",
                                                    "tuned": "embedded:smollm2-135m-instruct"}
     assert models.pair("olmo-2-7b").stages()["sft"].endswith("-SFT")

@@ -13,13 +13,6 @@ NOTEBOOK = paths.REPO_ROOT / "notebooks" / "calibration.ipynb"
 QUICK = cli.studies()["calibration"]["quick"]
 
 
-def test_source_notebook_is_output_free_with_parameters_cell():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
-    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
-    assert "colab.research.google.com" in nb.cells[0].source
-
-
 def test_every_study_runs_and_the_book_builds(quick_book):
     """Each study notebook executed by papermill with its quick parameters (conftest.quick_book),
     then the book built (warnings as errors) from that copy of the book files."""

@@ -14,10 +14,14 @@ import pytest
 import torch
 from papermill.exceptions import PapermillExecutionError
 
-from rlshift import cli, generation, paths, preferences, reward_training as rt, rewards
+from rlshift import cli, models, paths, stats
 from rlshift.cache import ScoreCache
-from rlshift.preferences import PrefPair
+from rlshift.data import preferences
+from rlshift.data.preferences import PrefPair
+from rlshift.engine import GenerationSettings, Scorer, cut_at_stop
+from rlshift.requests import RewardItem, Text
 from rlshift.studies import reward_collapse as rc
+from rlshift.training import reward_model as rt
 
 NOTEBOOK = paths.REPO_ROOT / "notebooks" / "reward_collapse.ipynb"
 QUICK = cli.studies()["reward_collapse"]["quick"]
@@ -133,11 +137,10 @@ def test_trained_model_is_cached_reproducible_and_scored_alike_by_the_library(ti
     assert other != first.path  # every hyperparameter is in the key
     assert rt.model_folder(pairs[:-1], config, tmp_path / "a", backbone=tiny_backbone) != first.path  # and the data
     # the saved folder is a plain reward model: the library scores what training recorded
-    loaded = rewards.load_reward_model(str(first.path), quantize="fp32")
+    loaded = models.load_reward_model(str(first.path), quantize="fp32")
     held = {p.pair_id: p for p in pairs}
-    items = [rewards.RewardItem(pid, held[pid].prompt, held[pid].chosen) for pid in first.heldout["pair_id"]]
-    got = rewards.RewardScorer(loaded, batch_size=3, progress=False, max_length=32).score(
-        items, template="t", data_version="d")
+    items = [RewardItem(pid, held[pid].prompt, held[pid].chosen) for pid in first.heldout["pair_id"]]
+    got = Scorer(loaded, batch_size=3, progress=False).rewards(items, max_length=32, template="t", data_version="d")
     np.testing.assert_allclose(got["reward"], first.heldout["r_chosen"], atol=1e-5)
 
 
@@ -205,7 +208,7 @@ def test_polarization_tells_two_modes_from_one():
 
 def test_auc_and_ground_truth_against_hand_values():
     # good [2, 3] vs bad [1, 2]: 2>1, 2=2 (half), 3>1, 3>2 -> 3.5 / 4
-    assert rc.auc([2, 3], [1, 2]) == pytest.approx(0.875)
+    assert stats.auc([2, 3], [1, 2]) == pytest.approx(0.875)
     frame = _rewards_frame(gap=5.0, n=60)
     truth = rc.ground_truth(frame, n_resamples=200).set_index("task")
     assert truth.loc["boolq", "accuracy"] > 0.95 and truth.loc["boolq", "auc_low"] > 0.9
@@ -280,20 +283,21 @@ def test_samples_are_judged_and_annotations_analysed():
 # ------------------------------------------------------------------ generation
 
 def test_generation_is_seeded_cut_at_stops_and_cached(tiny_llama, tmp_path):
-    assert generation.cut_at_stop("  Yes.\nQuestion: x", ("\n",)) == "Yes."
-    assert generation.cut_at_stop("a Human: b", ("\n\n", "Human:")) == "a"
-    settings = generation.GenerationSettings(max_new_tokens=5, temperature=1.0, n_samples=2, seed=7, stop=("\n",))
-    prompts = [("p1", "The sky is"), ("p2", "Once upon a time")]
+    assert cut_at_stop("  Yes.\nQuestion: x", ("\n",)) == "Yes."
+    assert cut_at_stop("a Human: b", ("\n\n", "Human:")) == "a"
+    settings = GenerationSettings(max_new_tokens=5, temperature=1.0, n_samples=2, seed=7, stop=("\n",))
+    prompts = [Text("p1", "The sky is"), Text("p2", "Once upon a time")]
     cache = ScoreCache(tmp_path / "gen.sqlite")
-    first = generation.generate(tiny_llama, prompts, settings, template="t", data_version="d", cache=cache,
-                                progress=False)
-    alone = generation.generate(tiny_llama, prompts[1:], settings, template="t", data_version="d", progress=False)
+    first = Scorer(tiny_llama, cache=cache, progress=False).generate(prompts, settings, chat=False, template="t",
+                                                                     data_version="d")
+    alone = Scorer(tiny_llama, progress=False).generate(prompts[1:], settings, chat=False, template="t",
+                                                        data_version="d")
     assert first[first.item_id == "p2"]["raw"].tolist() == alone["raw"].tolist()  # independent of other items
     assert len(first) == 4 and first["raw"].str.len().gt(0).all()
     tiny_llama.model.generate = lambda *a, **k: pytest.fail("regenerated a cached answer")
     try:
-        again = generation.generate(tiny_llama, prompts, settings, template="t", data_version="d", cache=cache,
-                                    progress=False)
+        again = Scorer(tiny_llama, cache=cache, progress=False).generate(prompts, settings, chat=False, template="t",
+                                                                         data_version="d")
     finally:
         del tiny_llama.model.generate
     pd.testing.assert_frame_equal(again, first)
@@ -305,7 +309,7 @@ def test_source_notebook_is_output_free_with_parameters_and_validation():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and "PARAMS.validate" in nb.cells[tagged[0] + 1].source
+    assert len(tagged) == 1 and "PARAMS.collect(globals())" in nb.cells[tagged[0] + 1].source
     assert "colab.research.google.com" in nb.cells[0].source and "**Hypotheses**" in nb.cells[0].source
     declared = set(rc.PARAMS.params)
     assigned = {line.split("=")[0].strip() for line in nb.cells[tagged[0]].source.splitlines()

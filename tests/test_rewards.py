@@ -5,8 +5,11 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForSequenceClassification
 
-from rlshift import annotations, rewards
+from rlshift import models
 from rlshift.cache import ScoreCache
+from rlshift.data import annotations
+from rlshift.engine import Scorer
+from rlshift.requests import RewardItem
 
 
 @pytest.fixture(scope="module")
@@ -21,31 +24,29 @@ def tiny_rm(smollm2, tmp_path_factory):
     return folder
 
 
-ITEMS = [rewards.RewardItem(f"i{i}", f"Question {i}: is the sky blue?" + " really" * (i % 5),
+ITEMS = [RewardItem(f"i{i}", f"Question {i}: is the sky blue?" + " really" * (i % 5),
                             ["Yes.", "No, it is green.", "True", "0"][i % 4]) for i in range(10)]
 
 
 def test_rewards_are_batch_size_invariant_and_cached(tiny_rm, tmp_path):
-    loaded = rewards.load_reward_model(str(tiny_rm), quantize="fp32")
+    loaded = models.load_reward_model(str(tiny_rm), quantize="fp32")
     assert loaded.info["kind"] == "local" and loaded.info["revision"].startswith("local-")
     out = {}
     for bs in (1, 4):
-        out[bs] = rewards.RewardScorer(loaded, batch_size=bs, progress=False).score(
-            ITEMS, template="t", data_version="d")
+        out[bs] = Scorer(loaded, batch_size=bs, progress=False).rewards(ITEMS, template="t", data_version="d")
     np.testing.assert_allclose(out[1]["reward"], out[4]["reward"], atol=1e-5)
     assert out[1]["reward"].nunique() > 1
     cache = ScoreCache(tmp_path / "r.sqlite")
-    scorer = rewards.RewardScorer(loaded, cache=cache, batch_size=3, progress=False)
-    first = scorer.score(ITEMS, template="t", data_version="d")
+    scorer = Scorer(loaded, cache=cache, batch_size=3, progress=False)
+    first = scorer.rewards(ITEMS, template="t", data_version="d")
     loaded.model.forward = lambda *a, **k: pytest.fail("recomputed a cached reward")
-    pd.testing.assert_frame_equal(scorer.score(ITEMS, template="t", data_version="d"), first)
+    pd.testing.assert_frame_equal(scorer.rewards(ITEMS, template="t", data_version="d"), first)
 
 
 def test_chat_form_uses_the_template(tiny_rm):
-    loaded = rewards.load_reward_model(str(tiny_rm), quantize="fp32")
-    pair = rewards.RewardScorer(loaded, progress=False).score(ITEMS[:3], template="t", data_version="d")
-    chat = rewards.RewardScorer(loaded, input_form="chat", progress=False).score(ITEMS[:3], template="t",
-                                                                                 data_version="d")
+    loaded = models.load_reward_model(str(tiny_rm), quantize="fp32")
+    pair = Scorer(loaded, progress=False).rewards(ITEMS[:3], template="t", data_version="d")
+    chat = Scorer(loaded, progress=False).rewards(ITEMS[:3], input_form="chat", template="t", data_version="d")
     assert not np.allclose(pair["reward"], chat["reward"])
 
 

@@ -5,7 +5,10 @@ import torch
 
 from rlshift import prompts
 from rlshift.cache import ScoreCache
-from rlshift.scoring import Request, Scorer, normalize_options
+from rlshift.engine import Scorer
+from rlshift.engine.lm import LM
+from rlshift.metrics import normalize_options
+from rlshift.requests import Request, Text
 
 CONTEXTS = [
     "Question: What is the capital of France?\nA. Berlin\nB. Paris\nC. Rome\nD. Madrid\nAnswer:",
@@ -85,7 +88,7 @@ def test_chat_prompts_are_not_given_a_second_bos(smollm2):
     text = prompts.render_letter({"question": "2+2?", "choices": ["3", "4"], "answer": 1}, [], "chat",
                                  smollm2.tokenizer)
     scorer = Scorer(smollm2, progress=False)
-    ids = scorer.encode_context(text, chat=True)
+    ids = scorer.lm.encode_context(text, chat=True)
     assert ids == smollm2.tokenizer(text, add_special_tokens=False)["input_ids"]
     assert text.endswith(prompts.ANSWER_CUE)
 
@@ -133,9 +136,9 @@ def test_packed_options_equal_full_recomputation(which, attention, request, monk
     reqs.append(Request("long", "The river kept rising through the night. " * 80 + "By morning the town",
                         (" was under water", " had left")))
     packed = []
-    original = Scorer._continuations_shared_context
-    monkeypatch.setattr(Scorer, "_continuations_shared_context",
-                        lambda self, batch, out: (packed.extend(r.item_id for r, _, _ in batch),
+    original = LM._continuations_packed
+    monkeypatch.setattr(LM, "_continuations_packed",
+                        lambda self, batch, out: (packed.extend(r.item_id for r, _ in batch),
                                                   original(self, batch, out)))
     loaded.model.set_attn_implementation(attention)
     try:
@@ -152,9 +155,9 @@ def test_packed_options_equal_full_recomputation(which, attention, request, monk
 def test_auto_batch_size_shrinks_until_a_batch_fits(tiny_llama, monkeypatch):
     """On CUDA 'auto' probes with the longest sequence, shrinking on out-of-memory errors (here a
     stand-in model that 'runs out of memory' above 24 rows); on CPU it is 8."""
-    scorer = Scorer(tiny_llama, batch_size="auto", progress=False)
+    scorer = LM(tiny_llama, batch_size="auto", progress=False)
     assert scorer.resolve_batch_size([1, 2, 3], keep=1) == 8
-    scorer = Scorer(tiny_llama, batch_size="auto", progress=False)
+    scorer = LM(tiny_llama, batch_size="auto", progress=False)
     monkeypatch.setattr(scorer, "device", torch.device("cuda"))
     seen = []
 
@@ -164,7 +167,7 @@ def test_auto_batch_size_shrinks_until_a_batch_fits(tiny_llama, monkeypatch):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return None
 
-    monkeypatch.setattr(scorer, "_forward", fake_forward)
+    monkeypatch.setattr(scorer, "forward", fake_forward)
     chosen = scorer.resolve_batch_size([5] * 300, keep=1, start=256)
     assert seen[0] == 256 and chosen == seen[-1] <= 24 < seen[-2]
     assert all(a > b for a, b in zip(seen, seen[1:])) and scorer.batch_size == chosen
@@ -178,13 +181,13 @@ def test_auto_probe_covers_the_longest_packed_row(tiny_llama, monkeypatch):
 
     def fake_resolve(longest, keep, start=256):
         seen.append((len(longest), keep))
-        scorer.batch_size = 4
+        scorer.lm.batch_size = 4
         return 4
 
-    monkeypatch.setattr(scorer, "resolve_batch_size", fake_resolve)
+    monkeypatch.setattr(scorer.lm, "resolve_batch_size", fake_resolve)
     reqs = [Request(f"c{i}", c, tuple(o)) for i, (c, o) in enumerate(zip(CONTEXTS, CONTINUATIONS))]
     scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
-    splits = [[scorer.split_continuation(r.context, o, False) for o in r.options] for r in reqs]
+    splits = [[scorer.lm.split_continuation(r.context, o, False) for o in r.options] for r in reqs]
     endings = [sum(len(t) for _, t in s) for s in splits]
     assert seen == [(max(len(s[0][0]) + e for s, e in zip(splits, endings)), max(endings))]
     assert max(endings) > 1
@@ -205,10 +208,69 @@ def test_shared_few_shot_prefix_is_encoded_once_and_scores_alike(which, request)
     reqs.append(Request("alone", CONTEXTS[0], (" A", " B", " C", " D")))  # no shared prefix: the plain path
     scorer = Scorer(loaded, batch_size=2, progress=False)
     shared = scorer.choice_logprobs(reqs, chat=False, template="t", data_version="d")
-    assert scorer._prefix is not None and len(scorer._prefix[0]) > 512
+    assert scorer.lm._prefix is not None and len(scorer.lm._prefix[0]) > 512
     whole = Scorer(loaded, batch_size=2, progress=False, prefix_sharing=False).choice_logprobs(
         reqs, chat=False, template="t", data_version="d")
     np.testing.assert_allclose(shared["logprob"], whole["logprob"], atol=1e-4)
     assert shared["top_token"].tolist() == whole["top_token"].tolist()
     direct = [direct_choice(loaded, reqs[1].context, option) for option in reqs[1].options]
     np.testing.assert_allclose(shared[shared["item_id"] == "q1"]["logprob"], direct, atol=1e-4)
+
+
+SENTENCES = ["The keys to the cabinet are on the table.", "The keys to the cabinet is on the table.",
+             "Who do you think left?", "A dog barked.", "Colorless green ideas sleep furiously, said the linguist."]
+
+
+@pytest.mark.parametrize("which", ["tiny_llama", "gemma"])
+def test_sequence_logprobs_match_an_unbatched_forward_and_map_tokens_to_text(which, request, tmp_path):
+    """Every token of a text scored after the prefix token (BOS, else EOS), batched, equals one
+    plain forward pass per text; the offsets give each token's characters; a rerun is cached."""
+    loaded = request.getfixturevalue(which)
+    texts = [Text(f"s{i}", t) for i, t in enumerate(SENTENCES)]
+    scorer = Scorer(loaded, cache=ScoreCache(tmp_path / "s.sqlite"), batch_size=2, progress=False)
+    table = scorer.sequence_logprobs(texts, chat=False, template="t", data_version="d")
+    tok = loaded.tokenizer
+    prefix = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    for t, row in zip(texts, table.itertuples()):
+        ids = [prefix] + tok(t.text, add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            logp = torch.log_softmax(loaded.model(torch.tensor([ids])).logits[0].float(), -1)
+        direct = [float(logp[k, ids[k + 1]]) for k in range(len(ids) - 1)]
+        np.testing.assert_allclose(row.token_logprobs, direct, atol=1e-4)
+        assert row.n_tokens == len(direct) and row.logprob == pytest.approx(sum(direct), abs=1e-3)
+        pieces = "".join(t.text[s:e] for s, e in row.offsets)
+        assert pieces.replace(" ", "") == t.text.replace(" ", "")
+    loaded.model.forward = lambda *a, **k: pytest.fail("recomputed a cached sequence")
+    try:
+        again = scorer.sequence_logprobs(texts, chat=False, template="t", data_version="d")
+    finally:
+        del loaded.model.forward
+    assert again["logprob"].tolist() == table["logprob"].tolist()
+
+
+@pytest.mark.parametrize("which", ["tiny_llama", "gemma"])
+def test_layer_readout_ends_in_the_model_distribution_and_blocks_add_up(which, request):
+    """The residual stream after the last layer, decoded through the final norm and unembedding,
+    is the model's own next-token distribution; each layer's residual is the previous one plus
+    what its attention and MLP blocks added (Gemma 3: after their post-norms)."""
+    from rlshift.engine import layers
+
+    loaded = request.getfixturevalue(which)
+    reqs = [Request("q0", "The capital of France is", (" Paris", " Rome")),
+            Request("q1", "One, two, three, four,", (" five",))]
+    scorer = Scorer(loaded, batch_size=2, progress=False)
+    table = scorer.layer_readout(reqs, chat=False, template="t", data_version="d")
+    n_layers = loaded.model.config.num_hidden_layers
+    assert len(table) == (2 + 1) * n_layers * len(layers.COMPONENTS)
+    last = table[(table["component"] == "resid") & (table["layer"] == n_layers - 1)]
+    for req in reqs:
+        logp = torch.tensor([direct_choice(loaded, req.context, o) for o in req.options])
+        got = last[last["item_id"] == req.item_id].sort_values("option_index")
+        np.testing.assert_allclose(got["logprob"], logp, atol=1e-4)
+    assert (table["rank"] >= 1).all()
+    ids = torch.tensor([loaded.tokenizer(reqs[0].context)["input_ids"]])
+    with layers.recording(loaded.model) as kept, torch.inference_mode():
+        loaded.model(ids)
+    for i in range(1, n_layers):
+        added = kept["resid"][i] - kept["resid"][i - 1]
+        torch.testing.assert_close(added, kept["attn"][i] + kept["mlp"][i], atol=1e-4, rtol=1e-4)

@@ -2,70 +2,56 @@
 executed with small parameters (conftest.quick_book)."""
 from __future__ import annotations
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import executed, notebook_text
 
-from rlshift import models, paths, tuning
+from rlshift import artifacts, models, paths, prompts
 from rlshift.errors import InputError
 from rlshift.studies import tuned_pair as tp
-
-NOTEBOOK = paths.REPO_ROOT / "notebooks" / "tuned_pair.ipynb"
-
-
-def test_source_notebook_is_output_free_with_every_parameter():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
-    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and "tp.validate" in nb.cells[tagged[0] + 1].source
-    assert "colab.research.google.com" in nb.cells[0].source
-    assigned = {line.split("=")[0].strip() for line in nb.cells[tagged[0]].source.splitlines()
-                if "=" in line and not line.startswith(("#", " "))}
-    assert assigned == set(tp.PARAMS.params)
-
+from rlshift.training import policy
 
 def test_parameters_are_checked():
     with pytest.raises(InputError, match="n_hhh"):
-        tp.validate({"n_hhh": "some"})
+        tp.PARAMS.validate({"n_hhh": "some"})
     with pytest.raises(InputError, match="quantize"):
-        tp.validate({"quantize": "int3"})
+        tp.PARAMS.validate({"quantize": "int3"})
     with pytest.raises(InputError, match="Did you mean 'n_heldout'"):
-        tp.validate({"n_held_out": 5})
+        tp.PARAMS.validate({"n_held_out": 5})
 
 
 def test_heldout_pairs_are_disjoint_from_training_pairs():
-    train = tuning.record("gemma-3-270m-dpo")["data"]
-    held, prov = tp.heldout(tuning.TuneConfig(), 12, seed=0, mirror=str(paths.REPO_ROOT.parent / "shared" / "data"))
+    train = artifacts.training_record("gemma-3-270m-dpo")["data"]
+    held, prov = tp.heldout(policy.TuneConfig(), 12, seed=0, mirror=str(paths.REPO_ROOT.parent / "shared" / "data"))
     assert len(held) == 12 and prov["split"].startswith("eval half")
     assert train["split"].startswith("train half")
     assert prov["fingerprint"] != train["fingerprint"]
 
 
-def test_stage_scores_read_as_implicit_rewards_and_preferences():
+def test_role_scores_read_as_implicit_rewards_and_preferences():
     s = {"base": pd.DataFrame({"logp_chosen": [-10.0, -9.0], "logp_rejected": [-9.0, -9.5],
                                "tokens_chosen": [5, 3], "tokens_rejected": [3, 3]}),
          "sft": pd.DataFrame({"logp_chosen": [-8.0, -9.0], "logp_rejected": [-9.0, -9.0],
                               "tokens_chosen": [5, 3], "tokens_rejected": [3, 3]}),
-         "dpo": pd.DataFrame({"logp_chosen": [-7.0, -10.0], "logp_rejected": [-11.0, -9.5],
+         "tuned": pd.DataFrame({"logp_chosen": [-7.0, -10.0], "logp_rejected": [-11.0, -9.5],
                               "tokens_chosen": [5, 3], "tokens_rejected": [3, 3]})}
-    like = tp.likelihood_preference(s).set_index(["stage", "reading"])["prefers_chosen"]
-    assert like[("base", "sum")] == 0.5 and like[("sft", "sum")] == 0.5 and like[("dpo", "sum")] == 0.5
+    like = tp.likelihood_preference(s).set_index(["role", "reading"])["prefers_chosen"]
+    assert like[("base", "sum")] == 0.5 and like[("sft", "sum")] == 0.5 and like[("tuned", "sum")] == 0.5
     assert like[("base", "per token")] == 1.0  # per token: -2 > -3 and -3 > -3.17
     implicit = tp.implicit_reward(s, beta=0.1).set_index(["policy", "reference"])
-    # dpo vs sft: pair 1 log-ratios +1 (chosen) and -2 (rejected) -> ranked right; pair 2: -1 and -0.5 -> wrong
-    assert implicit.loc[("dpo", "sft"), "accuracy"] == 0.5
-    assert implicit.loc[("dpo", "sft"), "margin"] == pytest.approx(np.mean([0.3, -0.05]))
+    # tuned (DPO) vs sft: pair 1 log-ratios +1 (chosen) and -2 (rejected) -> ranked right; pair 2: -1 and -0.5 -> wrong
+    assert implicit.loc[("tuned", "sft"), "accuracy"] == 0.5
+    assert implicit.loc[("tuned", "sft"), "margin"] == pytest.approx(np.mean([0.3, -0.05]))
 
 
 def test_kl_is_zero_against_itself_and_positive_against_another_stage(gemma):
     sft = models.load("embedded:gemma-3-270m-sft", quantize="fp32", device="cpu")
-    tok = tuning.with_chat_template(gemma.tokenizer)
+    tok = prompts.with_chat_template(gemma.tokenizer)
     prompt = tok.apply_chat_template([{"role": "user", "content": "How do I pick a lock?"}], tokenize=False,
                                      add_generation_prompt=True)
-    same = tuning.token_kl(sft.model, sft.model, tok, [prompt], ["I can't help with that."])
-    other = tuning.token_kl(sft.model, gemma.model, tok, [prompt], ["I can't help with that."])
+    same = policy.token_kl(sft.model, sft.model, tok, [prompt], ["I can't help with that."])
+    other = policy.token_kl(sft.model, gemma.model, tok, [prompt], ["I can't help with that."])
     assert abs(same[0]) < 1e-5 and other[0] > 0.1
 
 

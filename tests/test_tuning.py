@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlshift import manifest, models, tuning
+from rlshift import artifacts, manifest, models, prompts
+from rlshift.data.preferences import PrefPair
 from rlshift.errors import InputError
-from rlshift.preferences import PrefPair
+from rlshift.training import policy
 from rlshift.wheels import ArtifactError
 
 
 def test_dpo_loss_by_hand():
-    loss, rc, rr = tuning.dpo_loss([-10.0, -5.0], [-12.0, -5.0], [-11.0, -5.0], [-11.0, -5.0], beta=0.1)
+    loss, rc, rr = policy.dpo_loss([-10.0, -5.0], [-12.0, -5.0], [-11.0, -5.0], [-11.0, -5.0], beta=0.1)
     # pair 1: rewards 0.1 * (-10 + 11) = 0.1 and 0.1 * (-12 + 11) = -0.1; margin 0.2
     assert rc[0] == pytest.approx(0.1) and rr[0] == pytest.approx(-0.1)
     assert loss[0] == pytest.approx(math.log(1 + math.exp(-0.2)))  # 0.598139
@@ -25,24 +26,24 @@ def test_dpo_loss_by_hand():
     assert loss[1] == pytest.approx(math.log(2))  # policy = reference
     table = pd.DataFrame({"policy_chosen": [-10.0, -5.0], "policy_rejected": [-12.0, -4.0],
                           "reference_chosen": [-11.0, -5.0], "reference_rejected": [-11.0, -5.0]})
-    summary = tuning.implicit_reward_accuracy(table, beta=0.1)
+    summary = policy.implicit_reward_accuracy(table, beta=0.1)
     assert summary["accuracy"] == 0.5 and summary["n"] == 2
 
 
 def test_dialogue_messages():
     text = "Human: hi there\n\nAssistant: Hello!\n\nHuman: how do I bake bread?"
-    assert tuning.dialogue_messages(text) == [
+    assert prompts.dialogue_messages(text) == [
         {"role": "user", "content": "hi there"}, {"role": "assistant", "content": "Hello!"},
         {"role": "user", "content": "how do I bake bread?"}]
     with pytest.raises(InputError, match="HH-RLHF history"):
-        tuning.dialogue_messages("Assistant: no human turn")
+        prompts.dialogue_messages("Assistant: no human turn")
 
 
 def test_chat_template_renders_gemma_turns(gemma):
-    tok = tuning.with_chat_template(gemma.tokenizer)
+    tok = prompts.with_chat_template(gemma.tokenizer)
     text = tok.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
     assert text == "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
-    ids = tok(text + tuning.reply_text("Hello"), add_special_tokens=False).input_ids
+    ids = tok(text + prompts.reply_text("Hello"), add_special_tokens=False).input_ids
     assert ids.count(tok.convert_tokens_to_ids("<start_of_turn>")) == 2 and ids[0] == tok.bos_token_id
 
 
@@ -76,25 +77,25 @@ def tiny_gemma(tmp_path_factory, gemma):
 @pytest.fixture(scope="module")
 def trained(tiny_gemma, tmp_path_factory):
     out = tmp_path_factory.mktemp("adapters")
-    config = tuning.TuneConfig(base=str(tiny_gemma), n_sft=4, n_dpo=4, batch_size=2, grad_accum=1,
+    config = policy.TuneConfig(base=str(tiny_gemma), n_sft=4, n_dpo=4, batch_size=2, grad_accum=1,
                                sft_learning_rate=5e-3, dpo_learning_rate=5e-3, warmup_ratio=0.0, bf16=False)
     prov = {"dataset": "test", "origin": "tests/test_tuning.py", "n": 4, "fingerprint": "test"}
-    sft = tuning.train_stage("sft", config, PAIRS, prov, out / "tiny-sft")
-    dpo = tuning.train_stage("dpo", config, PAIRS, prov, out / "tiny-dpo", earlier=[sft])
+    sft = policy.train_stage("sft", config, PAIRS, prov, out / "tiny-sft")
+    dpo = policy.train_stage("dpo", config, PAIRS, prov, out / "tiny-dpo", earlier=[sft])
     return config, sft, dpo
 
 
 def test_few_training_steps_write_artifacts(trained):
     config, sft, dpo = trained
     for folder, stage in ((sft, "sft"), (dpo, "dpo")):
-        assert {f.name for f in folder.iterdir()} == set(tuning.ADAPTER_FILES)
-        record = tuning.record(folder)
+        assert {f.name for f in folder.iterdir()} == set(artifacts.ADAPTER_FILES)
+        record = artifacts.training_record(folder)
         assert record["stage"] == stage and record["steps"] == 2 and len(record["probe_logprobs"]) == 3
         assert json.loads((folder / "adapter_config.json").read_text())["r"] == config.lora_r
-    log = tuning.training_log(dpo)
+    log = artifacts.training_log(dpo)
     assert log["loss"].iloc[0] == pytest.approx(math.log(2), abs=1e-4)  # policy starts as its reference
     assert log["rewards/margins"].dropna().iloc[-1] > 0  # and moves toward the chosen replies
-    sft_log = tuning.training_log(sft)
+    sft_log = artifacts.training_log(sft)
     assert sft_log["loss"].dropna().iloc[-1] < sft_log["loss"].dropna().iloc[0]
 
 
@@ -103,10 +104,10 @@ def test_merged_stages_reproduce_recorded_logprobs(trained, tiny_gemma, tmp_path
     merged = models.merge_to_folder(tiny_gemma, [sft, dpo], tmp_path / "merged", {"test": True})
     loaded = models.load(str(merged), quantize="fp32", device="cpu")
     assert loaded.info["has_chat_template"]
-    got = tuning.probe_logprobs(loaded.model, loaded.tokenizer)
-    assert got == pytest.approx(tuning.record(dpo)["probe_logprobs"], abs=1e-3)
+    got = policy.probe_logprobs(loaded.model, loaded.tokenizer)
+    assert got == pytest.approx(artifacts.training_record(dpo)["probe_logprobs"], abs=1e-3)
     base = models.load(str(tiny_gemma), quantize="fp32", device="cpu")
-    assert max(abs(a - b) for a, b in zip(got, tuning.probe_logprobs(base.model, base.tokenizer))) > 0.05
+    assert max(abs(a - b) for a, b in zip(got, policy.probe_logprobs(base.model, base.tokenizer))) > 0.05
 
 
 def test_heldout_dpo_loss_matches_trl(trained, tiny_gemma, tmp_path):
@@ -125,15 +126,15 @@ def test_heldout_dpo_loss_matches_trl(trained, tiny_gemma, tmp_path):
     table = pd.DataFrame({"policy_chosen": scores["dpo"]["logp_chosen"], "policy_rejected": scores["dpo"]["logp_rejected"],
                           "reference_chosen": scores["sft"]["logp_chosen"],
                           "reference_rejected": scores["sft"]["logp_rejected"]})
-    ours = tuning.implicit_reward_accuracy(table, config.beta)
+    ours = policy.implicit_reward_accuracy(table, config.beta)
 
     reference = models.load(str(reference_dir), quantize="fp32", device="cpu")
-    policy = models.load(str(policy_dir), quantize="fp32", device="cpu")
+    policy_model = models.load(str(policy_dir), quantize="fp32", device="cpu")
     args = DPOConfig(output_dir=str(tmp_path / "trl"), per_device_eval_batch_size=4, beta=config.beta,
                      bf16=False, report_to="none", use_cpu=True, max_length=512, gradient_checkpointing=False)
-    tok = tuning.with_chat_template(reference.tokenizer)
-    rows = datasets.Dataset.from_list(tuning.dpo_rows(PAIRS))
-    trainer = DPOTrainer(model=policy.model, ref_model=reference.model, args=args, train_dataset=rows, eval_dataset=rows, processing_class=tok)
+    tok = prompts.with_chat_template(reference.tokenizer)
+    rows = datasets.Dataset.from_list(policy.dpo_rows(PAIRS))
+    trainer = DPOTrainer(model=policy_model.model, ref_model=reference.model, args=args, train_dataset=rows, eval_dataset=rows, processing_class=tok)
     metrics = trainer.evaluate()
     assert ours["dpo_loss"] == pytest.approx(metrics["eval_loss"], abs=2e-3)
     assert ours["margin"] == pytest.approx(metrics["eval_rewards/margins"], abs=2e-3)
@@ -141,16 +142,16 @@ def test_heldout_dpo_loss_matches_trl(trained, tiny_gemma, tmp_path):
 
 def test_retraining_needs_the_sft_stage_first(tmp_path):
     with pytest.raises(InputError, match="SFT adapter"):
-        tuning.train_pair(tuning.TuneConfig(), tmp_path, stages=["dpo"])
+        policy.train_pair(policy.TuneConfig(), tmp_path, stages=["dpo"])
 
 
 def test_bad_tuning_config():
     with pytest.raises(InputError, match="n_dpo"):
-        dataclasses.replace(tuning.TuneConfig(), n_dpo=0).check()
+        dataclasses.replace(policy.TuneConfig(), n_dpo=0).check()
     with pytest.raises(InputError, match="beta"):
-        dataclasses.replace(tuning.TuneConfig(), beta=-1.0).check()
+        dataclasses.replace(policy.TuneConfig(), beta=-1.0).check()
     with pytest.raises(InputError, match="stage"):
-        tuning.train_stage("ppo", tuning.TuneConfig(), PAIRS, {}, None)
+        policy.train_stage("ppo", policy.TuneConfig(), PAIRS, {}, None)
 
 
 # ------------------------------------------------------------------ the committed adapters
@@ -161,10 +162,10 @@ def test_committed_adapter_loads_and_changes_logprobs_as_recorded(stage, gemma):
     loaded = models.load(spec, quantize="fp32", device="cpu")
     assert loaded.info["revision"] == models.ADAPTED[f"gemma-3-270m-{stage}"].revision
     assert loaded.info["has_chat_template"] and loaded.info["tuned"]
-    recorded = tuning.record(f"gemma-3-270m-{stage}")["probe_logprobs"]
-    got = tuning.probe_logprobs(loaded.model, loaded.tokenizer)
+    recorded = artifacts.training_record(f"gemma-3-270m-{stage}")["probe_logprobs"]
+    got = policy.probe_logprobs(loaded.model, loaded.tokenizer)
     assert got == pytest.approx(recorded, abs=2e-3)
-    base = tuning.probe_logprobs(gemma.model, gemma.tokenizer)
+    base = policy.probe_logprobs(gemma.model, gemma.tokenizer)
     assert max(abs(a - b) for a, b in zip(got, base)) > 0.5  # the adapter is really applied
 
 
@@ -174,7 +175,7 @@ def test_damaged_adapter_is_refused(monkeypatch):
     table[key] = dict(table[key], sha256="0" * 64)
     monkeypatch.setattr(manifest, "entries", lambda: table)
     with pytest.raises(ArtifactError, match="adapter_model.safetensors"):
-        tuning.adapter_dir("gemma-3-270m-dpo")
+        artifacts.adapter_dir("gemma-3-270m-dpo")
 
 
 def test_default_pair_is_controlled():

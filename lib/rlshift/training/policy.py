@@ -5,7 +5,7 @@ the preferred replies, then DPO on the preference pairs with the SFT model as th
 Everything but the tuning stays fixed (model, tokenizer, data), so a base-vs-tuned difference
 on this pair is the tuning's, which the embedded default's two families could not promise.
 
-- Data: HH-RLHF harmless-base, the `train` half of rlshift.preferences' fixed split by prompt
+- Data: HH-RLHF harmless-base, the `train` half of rlshift.data.preferences' fixed split by prompt
   (the reward-collapse study evaluates on the other half); dialogues are rendered through
   Gemma 3's chat template and kept only where prompt and both replies fit the length budget.
 - Adapters: LoRA on every attention and MLP projection (TRL's SFTTrainer / DPOTrainer with a
@@ -13,8 +13,8 @@ on this pair is the tuning's, which the embedded default's two families could no
   reference is that merged SFT model (the adapter switched off).
 - Artifacts: each stage's adapter, its training log and a record of the exact configuration,
   data fingerprint and library versions go to `data/adapters/<stage>/`, listed in the data
-  manifest with the command that retrains them. `rlshift.models` merges them into the base
-  once (cached) for `embedded:gemma-3-270m-sft` / `-dpo`.
+  manifest with the command that retrains them (rlshift.artifacts). `rlshift.models` merges
+  them into the base once (cached) for `embedded:gemma-3-270m-sft` / `-dpo`.
 """
 from __future__ import annotations
 
@@ -30,30 +30,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from rlshift import manifest, paths, preferences
+from rlshift import artifacts, models, stats
+from rlshift.data import preferences
+from rlshift.data.preferences import PrefPair
 from rlshift.errors import InputError
-from rlshift.preferences import PrefPair
+from rlshift.prompts import dialogue_messages, reply_text, with_chat_template
 
-# Gemma 3's chat template, text-only (the base GGUF ships none): a system message is folded
-# into the first user turn, the assistant speaks as `model`.
-GEMMA_CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{%- if messages[0]['role'] == 'system' -%}"
-    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
-    "{%- set loop_messages = messages[1:] -%}"
-    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
-    "{%- for message in loop_messages -%}"
-    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
-    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
-    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
-)
-END_OF_TURN = "<end_of_turn>"
-ADAPTER_DIR = paths.DATA_DIR / "adapters"
 STAGES = ("sft", "dpo")
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "training_log.json", "record.json")
-RETRAIN_COMMAND = "python data/scripts/train_tuned_pair.py"
 
 
 @dataclass(frozen=True)
@@ -92,33 +75,8 @@ class TuneConfig:
 
 # ------------------------------------------------------------------ data
 
-def dialogue_messages(hh_prompt: str) -> list[dict]:
-    """An HH-RLHF history ('Human: ... Assistant: ... Human: ...') as chat messages."""
-    text = "\n\n" + hh_prompt.strip()
-    messages = []
-    for chunk in text.split("\n\nHuman:")[1:]:
-        human, *assistant = chunk.split("\n\nAssistant:")
-        messages.append({"role": "user", "content": human.strip()})
-        for reply in assistant:
-            messages.append({"role": "assistant", "content": reply.strip()})
-    if not messages or messages[-1]["role"] != "user" or any(not m["content"] for m in messages):
-        raise InputError(f"not an HH-RLHF history ending in a human turn: {hh_prompt[:80]!r}")
-    return messages
-
-
-def with_chat_template(tokenizer):
-    if not getattr(tokenizer, "chat_template", None):
-        tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
-    return tokenizer
-
-
 def chat_prompt(tokenizer, pair: PrefPair) -> str:
     return tokenizer.apply_chat_template(dialogue_messages(pair.prompt), tokenize=False, add_generation_prompt=True)
-
-
-def reply_text(reply: str) -> str:
-    """A reply as the chat template renders an assistant turn after the prompt (what TRL scores)."""
-    return reply.strip() + END_OF_TURN + "\n"
 
 
 def fits(tokenizer, pair: PrefPair, config: TuneConfig) -> bool:
@@ -219,8 +177,6 @@ def _versions() -> dict:
 
 def _base_model(config: TuneConfig, adapters: Sequence[Path] = ()):
     """The base in fp32 (training keeps fp32 master weights), with earlier stages merged in."""
-    from rlshift import models
-
     loaded = models.load(config.base, quantize="fp32")
     model = loaded.model
     for folder in adapters:
@@ -285,59 +241,13 @@ def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_
               "earlier_stages": [p.name for p in earlier], "versions": _versions(),
               "wall_seconds": round(wall, 1), "steps": trainer.state.global_step,
               "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
-              "command": RETRAIN_COMMAND}
+              "command": artifacts.RETRAIN_COMMAND}
     (out / "record.json").write_text(json.dumps(record, indent=2))
     trainer.model.eval()
     write_probe(out, trainer.model, tokenizer)
     for leftover in ("staging", "trainer"):
         shutil.rmtree(out / leftover, ignore_errors=True)
     return out
-
-
-def manifest_entries(stage_dir: Path, name: str) -> list[dict]:
-    from rlshift.wheels import sha256_file
-
-    record = json.loads((stage_dir / "record.json").read_text())
-    data = record["data"]
-    return [{"file": f"adapters/{name}/{f}",
-             "source": f"trained in the book: {record['stage'].upper()} LoRA adapter on {record['config']['base']} "
-                       f"({data['dataset']} {data['origin']}, {data['n']} examples)",
-             "license": "derived from Gemma (Gemma Terms of Use) and HH-RLHF (MIT)",
-             "rows": artifact_rows(stage_dir / f), "sha256": sha256_file(stage_dir / f), "command": RETRAIN_COMMAND}
-            for f in ADAPTER_FILES]
-
-
-def artifact_rows(path: Path) -> int:
-    """What the manifest counts as rows: log entries of a JSON list, tensors of a safetensors
-    file, 1 for a JSON object."""
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(path, "pt") as f:
-            return len(list(f.keys()))
-    doc = json.loads(path.read_text())
-    return len(doc) if isinstance(doc, list) else 1
-
-
-def adapter_dir(name: str) -> Path:
-    """A committed adapter folder, each file checked against the manifest."""
-    for f in ADAPTER_FILES:
-        manifest.verified(f"adapters/{name}/{f}")
-    return ADAPTER_DIR / name
-
-
-def _folder(stage: str | Path) -> Path:
-    """A committed stage by name (checked), or a retrained stage's folder."""
-    return stage if isinstance(stage, Path) else adapter_dir(stage)
-
-
-def training_log(stage: str | Path) -> pd.DataFrame:
-    """The trainer's per-step log (loss, learning rate, and for DPO the reward margins)."""
-    return pd.DataFrame(json.loads((_folder(stage) / "training_log.json").read_text()))
-
-
-def record(stage: str | Path) -> dict:
-    return json.loads((_folder(stage) / "record.json").read_text())
 
 
 # ------------------------------------------------------------------ evaluation
@@ -364,8 +274,6 @@ def token_kl(policy, reference, tokenizer, prompts: Sequence[str], responses: Se
 def implicit_reward_accuracy(scores: pd.DataFrame, beta: float) -> dict:
     """From per-pair sequence log-probs (columns policy_chosen, policy_rejected, reference_chosen,
     reference_rejected): held-out accuracy of the implicit reward, its margin and the DPO loss."""
-    from rlshift import stats
-
     loss, rc, rr = dpo_loss(scores["policy_chosen"], scores["policy_rejected"], scores["reference_chosen"],
                             scores["reference_rejected"], beta)
     hits = int(((rc - rr) > 0).sum())
@@ -378,10 +286,9 @@ def train_pair(config: TuneConfig, out_root: Path, mirror=None, stages: Sequence
                progress=print) -> dict[str, Path]:
     """SFT then DPO, each stage's adapter written to out_root/<base>-<stage>; the DPO stage
     trains on top of the SFT adapter found there."""
-    from rlshift import models
+    from transformers import AutoTokenizer
 
     config.check()
-    from transformers import AutoTokenizer
 
     kind, name = models.describe_spec(config.base)
     source = models.embedded_path(name) if kind == "embedded" else config.base

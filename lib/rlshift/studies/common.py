@@ -1,0 +1,95 @@
+"""What every study shares: the roles of a model pair, the parameters every study spells the
+same way, and the per-role loop that loads each model of a pair and scores it."""
+from __future__ import annotations
+
+import gc
+from typing import Callable
+
+import pandas as pd
+
+from rlshift import models, prompts
+from rlshift.cache import ScoreCache
+from rlshift.engine import Scorer
+from rlshift.errors import InputError
+from rlshift.params import Param
+
+ROLES = ("base", "sft", "tuned")  # a pair's base model, its SFT stage (where it has one), its tuned model
+
+
+def _check_batch_size(value) -> None:
+    if value != "auto" and (isinstance(value, (str, bool)) or not 1 <= value <= 4096):
+        raise InputError(f"parameter 'batch_size' must be an integer in 1..4096 or 'auto', got {value!r}.")
+
+
+def pair_params(tuned: bool = True) -> tuple[Param, ...]:
+    """The pair, and overrides of its models (the tuned one only where the study runs it)."""
+    out = (Param("model_pair", str, "embedded", "A named base/tuned pair (rlshift.models.PAIRS).",
+                 choices=tuple(models.PAIRS)),
+           Param("base_model", str, None, "Overrides the pair's base: hub id, folder or embedded:<name>.",
+                 optional=True, check=models.check_spec))
+    if tuned:
+        out += (Param("tuned_model", str, None, "Overrides the pair's tuned model.", optional=True,
+                      check=models.check_spec),)
+    return out
+
+
+def seed(help: str = "Seed for sampling, few-shot draws, splits and resampling.") -> Param:
+    return Param("seed", int, 0, help, minimum=0)
+
+
+def quantize(default: str = "auto") -> Param:
+    return Param("quantize", str, default, "auto = nf4 4-bit on CUDA, fp32 on CPU.", choices=models.QUANTIZATIONS)
+
+
+def prompt_format() -> Param:
+    return Param("prompt_format", str, "auto", "auto = raw text for base, chat template for tuned.",
+                 choices=prompts.FORMATS)
+
+
+def batch_size(default: int | str = "auto") -> Param:
+    return Param("batch_size", (int, str), default, "Sequences per forward pass, or 'auto' (largest that "
+                 "fits on CUDA; 8 on CPU).", check=_check_batch_size)
+
+
+def cache_dir() -> Param:
+    return Param("cache_dir", str, None, "Score cache file (default: the rlshift cache).", optional=True)
+
+
+def data_mirror(help: str = "Folder of local dataset copies (relative: from the repo root); default "
+                "RLSHIFT_DATA_MIRROR, else the hub.") -> Param:
+    return Param("data_mirror", str, None, help, optional=True)
+
+
+def open_cache(P: dict) -> ScoreCache:
+    return ScoreCache(P["cache_dir"]) if P["cache_dir"] else ScoreCache()
+
+
+def pair_specs(P: dict, include_sft: bool = False) -> dict[str, str]:
+    """The models a study runs, by role: the pair's base and tuned model (or their overrides),
+    and with include_sft the pair's SFT stage between them where it has one and nothing was
+    overridden (a stage-wise view: base -> SFT -> tuned)."""
+    p = models.pair(P["model_pair"])
+    specs = {"base": P.get("base_model") or p.base}
+    if include_sft and p.sft and not P.get("base_model") and not P.get("tuned_model"):
+        specs["sft"] = p.sft
+    specs["tuned"] = P.get("tuned_model") or p.tuned
+    return specs
+
+
+def score_roles(specs: dict[str, str], score: Callable[[Scorer, str], tuple[pd.DataFrame, dict]], *,
+                quantize: str = "auto", prompt_format: str = "auto", batch_size: int | str = "auto",
+                cache: ScoreCache | None = None) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Load each role's model in turn, prompt it in its format, and score it with
+    `score(scorer, fmt) -> (records, extra info)`; one model in memory at a time. Returns the
+    records of every role (with `role` and `format` columns) and what was loaded per role."""
+    frames, infos = [], {}
+    for role, spec in specs.items():
+        loaded = models.load(spec, quantize=quantize)
+        fmt = prompts.resolve_format(prompt_format, role, loaded.info)
+        scorer = Scorer(loaded, cache=cache, batch_size=batch_size)
+        frame, extra = score(scorer, fmt)
+        frames.append(frame.assign(role=role, format=fmt))
+        infos[role] = dict(loaded.info, format=fmt, role=role, **extra)
+        del scorer, loaded
+        gc.collect()
+    return pd.concat(frames, ignore_index=True), infos

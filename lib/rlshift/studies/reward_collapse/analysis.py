@@ -1,0 +1,176 @@
+"""The reward-collapse chapter's tables: pure functions of the reward tables (one row per reward
+model x response) and of what training recorded."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rlshift import stats
+from rlshift.training.reward_model import TrainedRewardModel
+
+CELL = ["reward_model", "utility", "task", "task_type", "format"]
+
+
+def training_curves(trained: dict[str, TrainedRewardModel]) -> pd.DataFrame:
+    """Every trained model's training log (empty where none was trained)."""
+    if not trained:
+        return pd.DataFrame()
+    return pd.concat([t.log.assign(reward_model=t.name) for t in trained.values()], ignore_index=True)
+
+
+def heldout_table(trained: dict[str, TrainedRewardModel]) -> pd.DataFrame:
+    return pd.concat([t.accuracy().assign(reward_model=t.name) for t in trained.values()], ignore_index=True)
+
+
+def _cells(frame: pd.DataFrame, keys=CELL):
+    return frame.groupby(keys, sort=False, dropna=False)
+
+
+def describe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Descriptive statistics of the reward distribution per reward model x task x format."""
+    from scipy import stats as sps
+
+    rows = []
+    for key, part in _cells(frame):
+        x = part["reward"].to_numpy(float)
+        rows.append(dict(zip(CELL, key), n=len(x), mean=x.mean(), sd=x.std(ddof=1), min=x.min(),
+                         q25=np.quantile(x, 0.25), median=np.median(x), q75=np.quantile(x, 0.75), max=x.max(),
+                         skew=sps.skew(x, bias=False) if len(x) > 2 else np.nan,
+                         excess_kurtosis=sps.kurtosis(x, bias=False) if len(x) > 3 else np.nan,
+                         bimodality_coef=stats.bimodality_coefficient(x)))
+    return pd.DataFrame(rows)
+
+
+def polarization(frame: pd.DataFrame, alpha: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """Per reward model x task x format: Hartigan's dip test (H0: unimodal) and the 1- vs
+    2-component Gaussian mixture by BIC. `polarized` = the dip test rejects unimodality;
+    `bic_prefers_2` = BIC favours two components by more than 10 (Kass & Raftery's "very
+    strong"). A mixture of two Gaussians also fits skewed unimodal data better than one, so the
+    dip test decides and BIC is reported beside it."""
+    rows = []
+    for key, part in _cells(frame):
+        x = part["reward"].to_numpy(float)
+        dip, p = stats.dip_test(x)
+        g = stats.gmm_bic(x, seed)
+        rows.append(dict(zip(CELL, key), n=len(x), dip=dip, dip_p=p, **g,
+                         bimodality_coef=stats.bimodality_coefficient(x),
+                         polarized=bool(p < alpha) if p == p else False,
+                         bic_prefers_2=bool(g["delta_bic"] > 10) if g["delta_bic"] == g["delta_bic"] else False))
+    return pd.DataFrame(rows)
+
+
+def _paired(part: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    good = part[part["good"]].set_index("group")["reward"]
+    bad = part[~part["good"]].set_index("group")["reward"]
+    common = good.index.intersection(bad.index)
+    return good.loc[common].to_numpy(float), bad.loc[common].to_numpy(float)
+
+
+def ground_truth(frame: pd.DataFrame, seed: int = 0, n_resamples: int = 1000) -> pd.DataFrame:
+    """Do rewards match the ground truth? Per reward model x task x format: pairwise accuracy
+    (the correct / preferred response of an item rewarded higher; Wilson 95% CI), AUC of reward
+    for good vs bad responses across items (bootstrap 95% CI over items), the mean gap, and for
+    BoolQ how often the affirmative answer (Yes / True / 1) is rewarded higher, against the
+    share of items whose gold answer is affirmative (what a model that always prefers it scores)."""
+    rows = []
+    for key, part in _cells(frame):
+        good, bad = _paired(part)
+        n = len(good)
+        hits = int((good > bad).sum())
+        lo, hi = stats.wilson(hits, n)
+        a_lo, a_hi = stats.bootstrap_ci(lambda idx: stats.auc(good[idx], bad[idx]), n, seed, n_resamples) \
+            if n >= 5 else (np.nan, np.nan)
+        row = dict(zip(CELL, key), n_pairs=n, accuracy=hits / n, acc_low=lo, acc_high=hi, ties=int((good == bad).sum()),
+                   auc=stats.auc(good, bad), auc_low=a_lo, auc_high=a_hi, mean_gap=float(np.mean(good - bad)))
+        if key[3] == "closed" and part["affirmative"].notna().any():
+            aff = part[part["affirmative"] == True].set_index("group")["reward"]  # noqa: E712
+            neg = part[part["affirmative"] == False].set_index("group")["reward"]  # noqa: E712
+            common = aff.index.intersection(neg.index)
+            row["prefers_affirmative"] = float((aff.loc[common] > neg.loc[common]).mean())
+            row["gold_affirmative"] = float(part.drop_duplicates("group")["gold_yes"].astype(bool).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def shape_comparison(frame: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per reward model and BoolQ answer format: does the closed-ended reward distribution have
+    the same shape as the open-ended one (all open-ended datasets pooled)? Two-sample
+    Kolmogorov-Smirnov test on z-scores (each standardised by its own mean and sd, so only
+    shape counts), and each side's dip. Reward collapse predicts the same shape."""
+    from scipy import stats as sps
+
+    rows = []
+    for (model, utility), part in frame.groupby(["reward_model", "utility"], sort=False):
+        opened = part[part["task_type"] == "open"]["reward"].to_numpy(float)
+        if len(opened) < 4:
+            continue
+        z_open = (opened - opened.mean()) / opened.std(ddof=1)
+        dip_open, dip_open_p = stats.dip_test(opened)
+        for fmt, closed in part[part["task_type"] == "closed"].groupby("format", sort=False):
+            x = closed["reward"].to_numpy(float)
+            if len(x) < 4 or np.ptp(x) == 0:
+                continue
+            z = (x - x.mean()) / x.std(ddof=1)
+            ks = sps.ks_2samp(z, z_open)
+            dip_closed, dip_closed_p = stats.dip_test(x)
+            rows.append({"reward_model": model, "utility": utility, "format": fmt, "n_closed": len(x),
+                         "n_open": len(opened), "dip_closed": dip_closed, "dip_closed_p": dip_closed_p,
+                         "dip_open": dip_open, "dip_open_p": dip_open_p,
+                         "ks_stat": float(ks.statistic), "ks_p": float(ks.pvalue),
+                         "shapes_differ": bool(ks.pvalue < alpha)})
+    return pd.DataFrame(rows)
+
+
+def sample_summary(scored: pd.DataFrame, seed: int = 0, n_resamples: int = 1000) -> pd.DataFrame:
+    """Per reward model x task: how the base model's answers were judged, the rewards of correct
+    and incorrect ones, and the AUC of reward for 'judged correct' (bootstrap 95% CI), where both
+    kinds exist (empty where the base model answered nothing)."""
+    if scored.empty:
+        return pd.DataFrame()
+    rows = []
+    for (model, task, task_type), part in scored.groupby(["reward_model", "task", "task_type"], sort=False):
+        row = {"reward_model": model, "task": task, "task_type": task_type, "n": len(part),
+               "mean_reward": part["reward"].mean()}
+        if task_type == "closed":
+            counts = part["outcome"].value_counts()
+            good = part[part["outcome"] == "correct"]["reward"].to_numpy(float)
+            bad = part[part["outcome"] == "incorrect"]["reward"].to_numpy(float)
+            parsed = len(good) + len(bad)
+            row.update(correct=int(counts.get("correct", 0)), incorrect=int(counts.get("incorrect", 0)),
+                       unparsed=int(counts.get("unparsed", 0)),
+                       base_accuracy=len(good) / parsed if parsed else np.nan,
+                       reward_correct=good.mean() if len(good) else np.nan,
+                       reward_incorrect=bad.mean() if len(bad) else np.nan)
+            row.update(stats.auc_ci(good, bad, seed, n_resamples))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def annotation_agreement(scored: pd.DataFrame, sheet: pd.DataFrame, seed: int = 0,
+                         n_resamples: int = 1000) -> pd.DataFrame:
+    """Per reward model: how many open-ended answers people labelled, mean reward of 'good' and
+    'bad' ones, and the AUC of reward for 'good' (bootstrap 95% CI) where both labels occur
+    at least twice."""
+    if scored.empty:
+        return pd.DataFrame()
+    opened = scored[scored["task_type"] == "open"]
+    labels = sheet.set_index("item_id")["label"] if len(sheet) else pd.Series(dtype=str)
+    rows = []
+    for model, part in opened.groupby("reward_model", sort=False):
+        lab = part["group"].map(labels)
+        good = part[lab == "good"]["reward"].to_numpy(float)
+        bad = part[lab == "bad"]["reward"].to_numpy(float)
+        row = {"reward_model": model, "answers": len(part), "annotated": int(lab.notna().sum()),
+               "good": len(good), "bad": len(bad), "reward_good": good.mean() if len(good) else np.nan,
+               "reward_bad": bad.mean() if len(bad) else np.nan}
+        row.update(stats.auc_ci(good, bad, seed, n_resamples))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def training_tables(training: pd.DataFrame, alpha: float = 0.05, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Polarization and ground truth of the rewards on the training pairs (empty tables where no
+    model was trained here)."""
+    if training.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    return polarization(training, alpha, seed), ground_truth(training, seed)

@@ -1,0 +1,349 @@
+"""The reward-collapse chapter's inputs: the datasets (training and evaluation halves), the reward
+models (loaded, or trained here), their rewards on every response through the engine, the base
+model's own answers, and the annotation sheet people label them in."""
+from __future__ import annotations
+
+import gc
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from rlshift import models, paths
+from rlshift.cache import ScoreCache
+from rlshift.data import annotations, preferences
+from rlshift.data.preferences import ANSWER_FORMATS, PrefPair
+from rlshift.engine import GenerationSettings, Scorer
+from rlshift.errors import InputError
+from rlshift.requests import RewardItem, Text
+from rlshift.studies import common
+from rlshift.studies.reward_collapse.params import TRAINED_PREFIX
+from rlshift.training import reward_model
+
+TEMPLATE_VERSION = "rc-v1"
+ANNOTATION_LABELS = ("good", "bad")
+# What the plan's reward model was trained on (its model card), so the book can say whether an
+# evaluation set was in its training data.
+KNOWN_TRAINING = {
+    "OpenAssistant/reward-model-deberta-v3-large-v2": (
+        "webgpt_comparisons, summarize_from_feedback, synthetic-instruct-gptj-pairwise, Anthropic/hh-rlhf "
+        "(its model card; this study's hh_rlhf pairs are from the harmless-base test split, which the usual "
+        "recipe holds out of training: not verified for this model)"),
+}
+
+Batch = list[tuple[RewardItem, dict]]  # (what the reward model reads, the response's metadata)
+
+
+# ------------------------------------------------------------------ data
+
+@dataclass
+class Prepared:
+    train: list[PrefPair]
+    train_sets: dict[str, preferences.PairSet]
+    boolq: list[dict]  # evaluation items
+    boolq_provenance: dict
+    open_sets: dict[str, preferences.PairSet]
+    mirror: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(P: dict) -> Prepared:
+    """Load and sample every dataset first: bad names or sizes fail before any model loads.
+    Training pairs come from each dataset's training half, evaluation data from its other half."""
+    mirror = preferences.resolve_mirror(P["data_mirror"])
+    train_sets = {}
+    if P["trained_utilities"] or P["reward_model"].startswith(TRAINED_PREFIX):
+        for name, n in P["train_data"].items():
+            train_sets[name] = preferences.sample(preferences.load(name, "train", mirror), n, P["seed"],
+                                                  what=f"train_data[{name!r}]")
+    train = [p for s in train_sets.values() for p in s.pairs]
+    items, rows = preferences.boolq_items("eval")
+    if P["n_boolq"] > len(rows):
+        raise InputError(f"n_boolq={P['n_boolq']} is out of range: accepted 1..{len(rows)} (BoolQ's evaluation half).")
+    order = np.random.default_rng(P["seed"]).permutation(len(rows))[:P["n_boolq"]]
+    boolq = [rows[i] for i in sorted(order)]
+    open_sets = {name: preferences.sample(preferences.load(name, "eval", mirror), P["n_open"], P["seed"],
+                                          what="n_open") for name in P["open_data"]}
+    prov = dict(items.provenance, split=f"evaluation half (fixed seed {preferences.SPLIT_SEED})",
+                sample={"n": len(boolq), "seed": P["seed"]})
+    return Prepared(train, train_sets, boolq, prov, open_sets, str(mirror) if mirror else None)
+
+
+def _dataset_row(name: str, used_for: str, kind: str, n: int, provenance: dict, version: str) -> dict:
+    return {"dataset": name, "used for": used_for, "kind": kind, "pairs": n, "source": provenance["origin"],
+            "version": version, "license": provenance["license"], "hub": provenance["hub"]}
+
+
+def data_table(prep: Prepared) -> pd.DataFrame:
+    """Every dataset the run uses: role, size, where it came from, its version and license."""
+    b = prep.boolq_provenance
+    return pd.DataFrame(
+        [_dataset_row(name, "training (training half)", s.provenance["kind"], len(s.pairs), s.provenance, s.version)
+         for name, s in prep.train_sets.items()]
+        + [_dataset_row("boolq", "evaluation (evaluation half)", "closed", len(prep.boolq), b, b["version"])]
+        + [_dataset_row(name, "evaluation (evaluation half)", "open", len(s.pairs), s.provenance, s.version)
+           for name, s in prep.open_sets.items()])
+
+
+# ------------------------------------------------------------------ reward models
+
+@dataclass
+class RewardModelEntry:
+    name: str
+    loaded: models.LoadedModel
+    utility: str  # standard | prompt_aware | external
+    reward_scale: str  # logit | sigmoid
+    trained: reward_model.TrainedRewardModel | None = None
+    max_length: int = 1024
+
+    def training_data(self) -> str:
+        if self.trained is not None:
+            return ", ".join(f"{k} ({v} pairs)" for k, v in self.trained.record["train_pairs"].items())
+        return KNOWN_TRAINING.get(self.loaded.info["spec"], "not known to this book (see the model card)")
+
+
+def train_config(P: dict, utility: str) -> reward_model.TrainConfig:
+    return reward_model.TrainConfig(utility=utility, epochs=P["train_epochs"], lr=P["train_lr"],
+                                    head_lr=min(10 * P["train_lr"], 0.5), batch_size=P["train_batch_size"],
+                                    max_length=P["max_length"], seed=P["seed"])
+
+
+def load_external(spec: str, P: dict) -> RewardModelEntry:
+    """A hub or local reward model (fails fast, naming the hub, where the hub is unreachable)."""
+    loaded = models.load_reward_model(spec, quantize=P["quantize"])
+    limit = getattr(loaded.tokenizer, "model_max_length", 1024) or 1024
+    return RewardModelEntry(spec, loaded, "external", "logit", max_length=int(min(limit, 1024)))
+
+
+def load_external_models(names: list[str], P: dict) -> list[RewardModelEntry]:
+    """Every named reward model that is not trained here, loaded (before any training)."""
+    return [load_external(n, P) for n in names if not n.startswith(TRAINED_PREFIX)]
+
+
+def train_reward_models(P: dict, prep: Prepared, progress: bool = True) -> dict[str, reward_model.TrainedRewardModel]:
+    wanted = list(P["trained_utilities"])
+    if P["reward_model"].startswith(TRAINED_PREFIX):
+        wanted.append(P["reward_model"][len(TRAINED_PREFIX):])
+    out = {}
+    for utility in dict.fromkeys(wanted):
+        out[utility] = reward_model.train_or_load(prep.train, train_config(P, utility), P["model_dir"],
+                                                  retrain=P["retrain"], progress=progress)
+    return out
+
+
+def load_trained(trained: reward_model.TrainedRewardModel) -> RewardModelEntry:
+    loaded = models.load_reward_model(str(trained.path), quantize="fp32")
+    loaded.info["spec_label"] = trained.name
+    return RewardModelEntry(trained.name, loaded, trained.utility, trained.reward_scale, trained,
+                            max_length=int(trained.record["config"]["max_length"]))
+
+
+def reward_model_entries(external: list[RewardModelEntry], trained: dict[str, reward_model.TrainedRewardModel],
+                         names: list[str]) -> list[RewardModelEntry]:
+    """The loaded external models and the trained ones, in the order of `names`."""
+    entries = external + [load_trained(t) for t in trained.values()]
+    return sorted(entries, key=lambda e: names.index(e.name) if e.name in names else len(names))
+
+
+def model_table(entries: list[RewardModelEntry]) -> pd.DataFrame:
+    return pd.DataFrame([{"reward model": e.name, "utility": e.utility, "reward scale": e.reward_scale,
+                          "trained on": e.training_data(), "revision": e.loaded.info["revision"],
+                          "parameters": e.loaded.info["n_params"], "device": e.loaded.info["device"]}
+                         for e in entries])
+
+
+# ------------------------------------------------------------------ scoring
+
+def closed_items(boolq: list[dict], formats) -> Batch:
+    out = []
+    for row in boolq:
+        for fmt in formats:
+            text = ANSWER_FORMATS[fmt]
+            for outcome, value in (("correct", row["answer"]), ("incorrect", 1 - row["answer"])):
+                item = RewardItem(f"{row['item_id']}:{fmt}:{outcome}", row["question"], text[value])
+                out.append((item, {"task": "boolq", "task_type": "closed", "format": fmt, "group": row["item_id"],
+                                   "outcome": outcome, "good": outcome == "correct",
+                                   "affirmative": value == 1, "gold_yes": bool(row["answer"])}))
+    return out
+
+
+def open_items(pair_set: preferences.PairSet) -> Batch:
+    out = []
+    for p in pair_set.pairs:
+        for outcome, text in (("chosen", p.chosen), ("rejected", p.rejected)):
+            item = RewardItem(f"{p.pair_id}:{outcome}", p.prompt, text)
+            out.append((item, {"task": pair_set.name, "task_type": "open", "format": "-", "group": p.pair_id,
+                               "outcome": outcome, "good": outcome == "chosen", "affirmative": np.nan,
+                               "gold_yes": np.nan}))
+    return out
+
+
+def score(entry: RewardModelEntry, batch: Batch, *, template: str, data_version: str, P: dict,
+          cache: ScoreCache | None, progress: bool = True) -> pd.DataFrame:
+    """Rewards of one model for a batch of (item, metadata), on the model's reward scale."""
+    scorer = Scorer(entry.loaded, cache=cache, batch_size=P["batch_size"], progress=progress)
+    frame = scorer.rewards([it for it, _ in batch], input_form=P["input_form"], max_length=entry.max_length,
+                           template=template, data_version=data_version)
+    meta = pd.DataFrame([m for _, m in batch])
+    frame = pd.concat([frame.reset_index(drop=True), meta], axis=1)
+    frame["head_output"] = frame["reward"]
+    if entry.reward_scale == "sigmoid":
+        frame["reward"] = reward_model.to_reward(frame["head_output"].to_numpy(float), "prompt_aware")
+    return frame.assign(reward_model=entry.name, utility=entry.utility, reward_scale=entry.reward_scale)
+
+
+def score_all(entries: list[RewardModelEntry], prep: Prepared, P: dict, cache: ScoreCache | None,
+              progress: bool = True) -> pd.DataFrame:
+    """One row per reward model x response: the BoolQ answers in every format, and both
+    replies of every open-ended pair."""
+    frames = []
+    for entry in entries:
+        frames.append(score(entry, closed_items(prep.boolq, P["answer_formats"]),
+                            template=f"boolq-{TEMPLATE_VERSION}", data_version=prep.boolq_provenance["version"],
+                            P=P, cache=cache, progress=progress))
+        for name, s in prep.open_sets.items():
+            frames.append(score(entry, open_items(s), template=f"{name}-{TEMPLATE_VERSION}",
+                                data_version=s.version, P=P, cache=cache, progress=progress))
+    return pd.concat(frames, ignore_index=True)
+
+
+def training_items(trained: reward_model.TrainedRewardModel, prep: Prepared) -> Batch:
+    """The pairs a trained model was fitted on (its held-out share excluded): where Song et
+    al.'s analysis, which is about the optimum of the training objective, speaks."""
+    held = set(trained.heldout["pair_id"])
+    out = []
+    for p in prep.train:
+        if p.pair_id in held:
+            continue
+        closed = p.kind == "closed"
+        for good, text in ((True, p.chosen), (False, p.rejected)):
+            outcome = ("correct" if good else "incorrect") if closed else ("chosen" if good else "rejected")
+            out.append((RewardItem(f"{p.pair_id}:{'chosen' if good else 'rejected'}", p.prompt, text),
+                        {"task": p.source, "task_type": p.kind, "format": "training", "group": p.pair_id,
+                         "outcome": outcome, "good": good, "affirmative": np.nan, "gold_yes": np.nan}))
+    return out
+
+
+def score_training(entries: list[RewardModelEntry], prep: Prepared, P: dict, cache: ScoreCache | None,
+                   progress: bool = True) -> pd.DataFrame:
+    """Rewards of each trained model on its own training pairs (BoolQ's answer formats mixed)."""
+    frames = []
+    for entry in entries:
+        if entry.trained is None:
+            continue
+        frames.append(score(entry, training_items(entry.trained, prep), template=f"train-{TEMPLATE_VERSION}",
+                            data_version=entry.trained.record["data_version"], P=P, cache=cache, progress=progress))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ------------------------------------------------------------------ the base model's samples
+
+_ANSWER = re.compile(r"^\W*(yes|no|true|false)\b", re.IGNORECASE)
+
+
+def judge_boolq(text: str, gold_yes: bool) -> str:
+    """'correct' / 'incorrect' when the answer starts with yes / no / true / false (any case),
+    else 'unparsed'."""
+    match = _ANSWER.match(text or "")
+    if not match:
+        return "unparsed"
+    said_yes = match.group(1).lower() in ("yes", "true")
+    return "correct" if said_yes == bool(gold_yes) else "incorrect"
+
+
+def open_prompt(prompt: str) -> str:
+    """Raw dialogue prompting for a base model: HH-RLHF's own 'Human: ... Assistant:' form."""
+    dialogue = prompt if prompt.lstrip().startswith("Human:") else f"Human: {prompt}"
+    return f"{dialogue}\n\nAssistant:"
+
+
+def generation_settings(P: dict, task_type: str) -> GenerationSettings:
+    if task_type == "closed":
+        return GenerationSettings(max_new_tokens=4, temperature=P["temperature"], top_p=P["top_p"],
+                                  n_samples=P["n_samples"], stop=("\n",), seed=P["seed"])
+    return GenerationSettings(max_new_tokens=P["max_new_tokens"], temperature=P["temperature"], top_p=P["top_p"],
+                              n_samples=P["n_samples"], stop=("\n\nHuman:", "\nHuman:", "Human:", "\n\n"),
+                              seed=P["seed"])
+
+
+def generate_samples(P: dict, prep: Prepared, cache: ScoreCache | None, progress: bool = True) -> tuple[pd.DataFrame, dict]:
+    """The base model's answers to BoolQ items and open-ended prompts (raw prompting), and
+    what was loaded. BoolQ answers are judged against the gold answer."""
+    loaded = models.load(common.pair_specs(P)["base"], quantize=P["quantize"])
+    info = dict(loaded.info)
+    scorer = Scorer(loaded, cache=cache, progress=progress)
+    frames = []
+    boolq = prep.boolq[:P["n_generate_boolq"]]
+    if boolq:
+        got = scorer.generate([Text(r["item_id"], r["cloze_context"]) for r in boolq],
+                              generation_settings(P, "closed"), chat=False, template=f"boolq-gen-{TEMPLATE_VERSION}",
+                              data_version=prep.boolq_provenance["version"])
+        rows = {r["item_id"]: r for r in boolq}
+        got["rm_prompt"] = got["item_id"].map(lambda i: rows[i]["question"])
+        got["judgment"] = [judge_boolq(t, rows[i]["answer"]) for t, i in zip(got["text"], got["item_id"])]
+        frames.append(got.assign(task="boolq", task_type="closed"))
+    for name, s in prep.open_sets.items():
+        pairs = s.pairs[:P["n_generate_open"]]
+        if not pairs:
+            continue
+        got = scorer.generate([Text(p.pair_id, open_prompt(p.prompt)) for p in pairs], generation_settings(P, "open"),
+                              chat=False, template=f"{name}-gen-{TEMPLATE_VERSION}", data_version=s.version)
+        got["rm_prompt"] = got["item_id"].map({p.pair_id: p.prompt for p in pairs})
+        got["judgment"] = "not judged"
+        frames.append(got.assign(task=name, task_type="open"))
+    del scorer, loaded
+    gc.collect()
+    if not frames:
+        return pd.DataFrame(columns=["item_id", "sample", "sample_id", "task", "task_type", "text", "judgment"]), info
+    out = pd.concat(frames, ignore_index=True)
+    out["sample_id"] = out["item_id"] + ":s" + out["sample"].astype(str)
+    return out, info
+
+
+def score_samples(entries: list[RewardModelEntry], samples: pd.DataFrame, P: dict, cache: ScoreCache | None,
+                  progress: bool = True) -> pd.DataFrame:
+    frames = []
+    if samples.empty:
+        return pd.DataFrame()
+    for entry in entries:
+        for (task, version), part in samples.groupby(["task", "data_version"], sort=False):
+            batch = [(RewardItem(r.sample_id, r.rm_prompt, r.text),
+                      {"task": task, "task_type": r.task_type, "format": "generated", "group": r.sample_id,
+                       "outcome": r.judgment, "good": r.judgment == "correct", "text": r.text})
+                     for r in part.itertuples()]
+            frames.append(score(entry, batch, template=f"{task}-sample-{TEMPLATE_VERSION}", data_version=version,
+                                P=P, cache=cache, progress=progress))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ------------------------------------------------------------------ the annotation sheet
+
+def annotation_path(P: dict, base_info: dict) -> str:
+    if P["annotation_sheet"]:
+        return P["annotation_sheet"]
+    key = hashlib.sha256(repr((base_info.get("spec"), base_info.get("revision"), P["max_new_tokens"],
+                               P["temperature"], P["top_p"], P["n_samples"], P["seed"],
+                               tuple(P["open_data"]))).encode()).hexdigest()[:10]
+    return str(paths.cache_dir() / "annotations" / f"reward_collapse_open_{key}.csv")
+
+
+def annotation_frame(samples: pd.DataFrame) -> pd.DataFrame:
+    """The base model's open-ended answers as rows of an annotation sheet."""
+    if samples.empty:
+        return pd.DataFrame(columns=["item_id", "prompt", "response"])
+    opened = samples[samples["task_type"] == "open"]
+    return pd.DataFrame({"item_id": opened["sample_id"], "prompt": opened["rm_prompt"],
+                         "response": opened["text"]}).reset_index(drop=True)
+
+
+def annotation_sheet(samples: pd.DataFrame, P: dict, base_info: dict) -> tuple[pd.DataFrame, str, int]:
+    """Export the base model's open-ended answers to the sheet (labels already written stay) and
+    read back people's labels: (the labelled rows, the sheet's path, how many answers it holds)."""
+    frame = annotation_frame(samples)
+    path = annotation_path(P, base_info)
+    if not len(frame):
+        return pd.DataFrame(columns=["item_id", "label"]), path, 0
+    annotations.export_sheet(frame, path)
+    return annotations.read_sheet(path, frame["item_id"], ANNOTATION_LABELS), path, len(frame)

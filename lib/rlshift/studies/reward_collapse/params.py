@@ -1,0 +1,97 @@
+"""The reward-collapse chapter's parameters: the reward models (named, and trained here with each
+utility), their training data and settings, the evaluation data, and the base model's samples."""
+from __future__ import annotations
+
+from rlshift import models
+from rlshift.data import preferences
+from rlshift.data.preferences import ANSWER_FORMATS
+from rlshift.engine import INPUT_FORMS
+from rlshift.errors import InputError, unknown
+from rlshift.params import Param, Schema
+from rlshift.studies import common
+from rlshift.training.reward_model import UTILITIES
+
+TRAINED_PREFIX = "trained:"
+OPEN_NAMES = tuple(n for n in preferences.NAMES if preferences.kind_of(n) == "open")
+DEFAULT_TRAIN_DATA = {"boolq": 56, "hhh_alignment": 40, "hh_rlhf": 56}
+
+
+def _check_reward_model(spec) -> None:
+    if spec.startswith(TRAINED_PREFIX):
+        utility = spec[len(TRAINED_PREFIX):]
+        if utility not in UTILITIES:
+            raise unknown("trained reward model", spec, [TRAINED_PREFIX + u for u in UTILITIES])
+        return
+    kind, _ = models.describe_spec(spec)
+    if kind == "embedded":
+        raise InputError(f"parameter 'reward_model': {spec!r} is a causal language model, not a reward model. "
+                         f"Accepted: {', '.join(TRAINED_PREFIX + u for u in UTILITIES)}, a hub id "
+                         f"(e.g. OpenAssistant/reward-model-deberta-v3-large-v2) or a local reward-model folder.")
+
+
+def _check_train_data(table) -> None:
+    if not table:
+        raise InputError("parameter 'train_data' is empty: give {dataset: pairs}, e.g. {'boolq': 64, 'hh_rlhf': 64}.")
+    for name, n in table.items():
+        if name not in preferences.NAMES:
+            raise unknown("dataset in 'train_data':", name, preferences.NAMES)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise InputError(f"parameter 'train_data': {name}={n!r} is not accepted: an integer >= 2 (pairs).")
+
+
+def _check_nonempty(name):
+    def check(values) -> None:
+        if not values:
+            raise InputError(f"parameter {name!r} is empty: give at least one.")
+    return check
+
+
+PARAMS = Schema(
+    Param("reward_model", str, "trained:standard",
+          "The reward model of the main analysis: 'trained:standard' / 'trained:prompt_aware' (trained in the "
+          "book), a hub id (e.g. OpenAssistant/reward-model-deberta-v3-large-v2) or a local folder.",
+          check=_check_reward_model),
+    Param("trained_utilities", list, list(UTILITIES),
+          "Train one reward model per utility and analyse each (the extension); [] trains none.",
+          choices=UTILITIES),
+    Param("input_form", str, "pair", "How a reward model reads (prompt, response).", choices=INPUT_FORMS),
+    Param("train_data", dict, DEFAULT_TRAIN_DATA,
+          "Training pairs per dataset, drawn from each dataset's training half.", check=_check_train_data),
+    Param("train_epochs", int, 4, "Epochs over the training pairs.", minimum=1, maximum=100),
+    Param("train_lr", float, 3e-4, "Learning rate of the backbone (the head's is 10x).", minimum=1e-7, maximum=0.1),
+    Param("train_batch_size", int, 8, "Preference pairs per training step.", minimum=1, maximum=512),
+    Param("max_length", int, 128, "Tokens of (prompt, response) a trained reward model reads (the prompt "
+          "loses its beginning first).", minimum=16, maximum=512),
+    Param("retrain", bool, False, "Train again even where the cache holds a model for these settings."),
+    Param("n_boolq", int, 60, "BoolQ items (from the evaluation half), each answered correctly and "
+          "incorrectly in every answer format.", minimum=1),
+    Param("answer_formats", list, list(ANSWER_FORMATS), "How BoolQ answers are rendered.",
+          choices=tuple(ANSWER_FORMATS), check=_check_nonempty("answer_formats")),
+    Param("open_data", list, ["hh_rlhf", "llmbar"], "Open-ended preference datasets (evaluation halves).",
+          choices=OPEN_NAMES, check=_check_nonempty("open_data")),
+    Param("n_open", int, 60, "Preference pairs per open-ended dataset.", minimum=1),
+    *common.pair_params(tuned=False),  # model_pair, base_model: the base model samples answers
+    Param("n_generate_boolq", int, 10, "BoolQ items the base model answers (0 = none).", minimum=0),
+    Param("n_generate_open", int, 3, "Prompts per open-ended dataset the base model answers (0 = none).", minimum=0),
+    Param("max_new_tokens", int, 24, "Longest open-ended answer, in tokens (BoolQ answers: 4).",
+          minimum=1, maximum=1024),
+    Param("temperature", float, 0.7, "Sampling temperature (0 = greedy).", minimum=0.0, maximum=5.0),
+    Param("top_p", float, 0.95, "Nucleus sampling mass.", minimum=0.01, maximum=1.0),
+    Param("n_samples", int, 1, "Samples per prompt.", minimum=1, maximum=32),
+    common.seed("Seed for sampling items, training, generation and resampling."),
+    Param("batch_size", int, 16, "Sequences per reward-model forward pass.", minimum=1, maximum=1024),
+    common.quantize(),  # for the base model and hub reward models
+    Param("alpha", float, 0.05, "Significance level of the tests.", minimum=0.001, maximum=0.5),
+    common.data_mirror(),
+    common.cache_dir(),
+    Param("model_dir", str, None, "Where trained reward models are kept (default: the rlshift cache).",
+          optional=True),
+    Param("annotation_sheet", str, None, "CSV for people to label the base model's open-ended answers "
+          "(default: in the rlshift cache, named by the generation settings).", optional=True),
+)
+
+
+def reward_model_names(reward_model: str, trained_utilities) -> list[str]:
+    """The main reward model first, then every trained one (each once)."""
+    names = [reward_model] + [TRAINED_PREFIX + u for u in trained_utilities]
+    return list(dict.fromkeys(names))

@@ -1,0 +1,142 @@
+"""The reward-collapse chapter's verdicts, in words computed from its tables."""
+from __future__ import annotations
+
+import pandas as pd
+
+
+def _fmt_p(p: float) -> str:
+    """'p = 0.123', 'p < 0.001' or 'p n/a'."""
+    return "p n/a" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
+
+
+def _h1(polar: pd.DataFrame, truth: pd.DataFrame, shapes: pd.DataFrame) -> str:
+    standard = polar[polar["utility"].isin(["standard", "external"])]
+    h1 = ["**H1 (reward collapse: with the standard utility, rewards are unimodal on closed- and "
+          "open-ended prompts alike).** "]
+    for model, part in standard.groupby("reward_model", sort=False):
+        closed, opened = part[part["task_type"] == "closed"], part[part["task_type"] == "open"]
+        pol_c = closed[closed["polarized"]]
+        pol_o = opened[opened["polarized"]]
+        desc = (f"`{model}`: the dip test rejects unimodality on {len(pol_c)} of {len(closed)} closed-ended "
+                f"(BoolQ) cells{' (' + ', '.join(pol_c['format']) + ')' if len(pol_c) else ''} and on {len(pol_o)} "
+                f"of {len(opened)} open-ended ones{' (' + ', '.join(pol_o['task']) + ')' if len(pol_o) else ''}; "
+                f"BIC prefers two Gaussian components on {int(closed['bic_prefers_2'].sum())} closed and "
+                f"{int(opened['bic_prefers_2'].sum())} open cells. ")
+        same = shapes[shapes["reward_model"] == model] if len(shapes) else shapes
+        if len(same):
+            desc += (f"The closed- and open-ended shapes differ (KS on z-scores) in {int(same['shapes_differ'].sum())} "
+                     f"of {len(same)} answer formats. ")
+        if not len(pol_c) and not len(pol_o):
+            desc += "Supported on this run: no distribution is detectably polarised (with n per cell as in the table, the test's power is limited)."
+        chance = truth[(truth["reward_model"] == model) & (truth["acc_low"] <= 0.5) & (truth["acc_high"] >= 0.5)]
+        if len(chance):
+            desc += (f" On {len(chance)} of {len(truth[truth['reward_model'] == model])} cells its pairwise accuracy is "
+                     f"indistinguishable from chance: there the shape shows how its rewards vary across prompts, not "
+                     f"a judgement of the answers.")
+        elif len(pol_c) and not len(pol_o):
+            desc += "Not supported on this run: closed-ended rewards are polarised where open-ended ones are not."
+        else:
+            desc += "Not supported as stated: rewards are multimodal on open-ended prompts too."
+        h1.append(desc)
+    if standard.empty:
+        h1.append("Not testable on this run: no reward model trained with the standard utility was analysed.")
+    return " ".join(h1)
+
+
+def _h2(truth: pd.DataFrame) -> str:
+    h2 = ["**H2 (rewards match the ground truth: correct and preferred responses get higher rewards).** "]
+    for model, part in truth.groupby("reward_model", sort=False):
+        above = part[part["acc_low"] > 0.5]
+        below = part[part["acc_high"] < 0.5]
+        cells = [f"{r.task}{'·' + r.format if r.task_type == 'closed' else ''} {r.accuracy:.2f} "
+                 f"[{r.acc_low:.2f}, {r.acc_high:.2f}]" for r in part.itertuples()]
+        h2.append(f"`{model}`: pairwise accuracy above chance on {len(above)} of {len(part)} cells, below chance on "
+                  f"{len(below)} ({'; '.join(cells)}). ")
+        closed = part[part["task_type"] == "closed"]
+        if len(closed) and "prefers_affirmative" in closed:
+            h2.append(f"On BoolQ it rewards the affirmative answer higher on {closed['prefers_affirmative'].mean():.0%} "
+                      f"of items (gold answer affirmative: {closed['gold_affirmative'].mean():.0%}). ")
+    return "".join(h2)
+
+
+def _h3(shapes: pd.DataFrame, alpha: float) -> str:
+    h3 = ["**H3 (Song et al.'s remedy: with the prompt-aware utility, closed-ended rewards are polarised "
+          "while open-ended ones stay continuous, so the two shapes differ).** "]
+    aware = shapes[shapes["utility"] == "prompt_aware"]
+    if aware.empty:
+        h3.append("Not testable on this run: no prompt-aware reward model was trained.")
+    else:
+        for model, part in aware.groupby("reward_model", sort=False):
+            polarised = part[part["dip_closed_p"] < alpha]
+            open_uni = bool((part["dip_open_p"] >= alpha).all())
+            differ = part[part["shapes_differ"]]
+            h3.append(f"`{model}`: closed-ended rewards polarised (dip test) in {len(polarised)} of {len(part)} answer "
+                      f"formats; open-ended rewards {'unimodal' if open_uni else 'multimodal'} "
+                      f"(dip {_fmt_p(part['dip_open_p'].iloc[0])}); shapes differ (KS on z-scores) in "
+                      f"{len(differ)} of {len(part)}. ")
+            supported = len(polarised) > len(part) / 2 and open_uni and len(differ) > len(part) / 2
+            h3.append("Supported on this run. " if supported else "Not supported on this run. ")
+        base = shapes[shapes["utility"] != "prompt_aware"]
+        for model, part in base.groupby("reward_model", sort=False):
+            h3.append(f"For comparison, `{model}`: shapes differ in {int(part['shapes_differ'].sum())} of {len(part)} "
+                      f"formats, closed-ended polarised in {int((part['dip_closed_p'] < alpha).sum())}. ")
+    return "".join(h3)
+
+
+def _training(training: pd.DataFrame, training_truth: pd.DataFrame | None) -> str:
+    tv = ["**On the training prompts** (the optimum Song et al. analyse): "]
+    for model, part in training.groupby("reward_model", sort=False):
+        cells = [f"{r.task} ({r.task_type}) {'polarised' if r.polarized else 'unimodal'}, dip {_fmt_p(r.dip_p)}"
+                 for r in part.itertuples()]
+        tv.append(f"`{model}`: {'; '.join(cells)}. ")
+    if training_truth is not None and len(training_truth):
+        fits = [f"`{r.reward_model}` {r.task} {r.accuracy:.2f}" for r in training_truth.itertuples()]
+        tv.append(f"How well each model fits its training pairs (pairwise accuracy): {', '.join(fits)}; where a "
+                  f"model does not fit a dataset, it is not in the regime the theory describes.")
+    return "".join(tv)
+
+
+def _h4(truth: pd.DataFrame, samples: pd.DataFrame, annotated: pd.DataFrame, alpha: float) -> str:
+    h4 = ["**H4 (the base model's own answers: rewards separate its correct from its incorrect BoolQ "
+          "answers, and agree with people's labels of its open-ended answers).** "]
+    closed = samples[samples["task_type"] == "closed"] if len(samples) else samples
+    if closed is None or not len(closed):
+        h4.append("Not testable on this run: the base model answered no BoolQ items.")
+    else:
+        for r in closed.itertuples():
+            if r.auc != r.auc:
+                h4.append(f"`{r.reward_model}`: not testable ({int(r.correct)} correct, {int(r.incorrect)} incorrect, "
+                          f"{int(r.unparsed)} unparsed answers; both kinds are needed at least twice). ")
+            else:
+                significant = r.auc_p < alpha
+                verdict = ("separates them" if significant and r.auc > 0.5 else "ranks them the wrong way"
+                           if significant and r.auc < 0.5 else "does not detectably separate them")
+                h4.append(f"`{r.reward_model}`: AUC {r.auc:.2f} [{r.auc_low:.2f}, {r.auc_high:.2f}] over "
+                          f"{int(r.correct)} correct and {int(r.incorrect)} incorrect answers (Mann-Whitney "
+                          f"{_fmt_p(r.auc_p)}): it {verdict}. ")
+                bias = truth[(truth["reward_model"] == r.reward_model) & (truth["task_type"] == "closed")]
+                if len(bias) and "prefers_affirmative" in bias and abs(bias["prefers_affirmative"].mean() - 0.5) > 0.15:
+                    h4.append(f"Its BoolQ rewards favour the affirmative answer on {bias['prefers_affirmative'].mean():.0%} "
+                              f"of items, so a separation may follow the answer's polarity rather than its "
+                              f"correctness. ")
+    if annotated is None or not len(annotated) or int(annotated["annotated"].max()) == 0:
+        h4.append("No open-ended answer is annotated yet: fill in the exported sheet and run again.")
+    else:
+        for r in annotated.itertuples():
+            h4.append(f"`{r.reward_model}` on {r.annotated} annotated answers: "
+                      + (f"AUC {r.auc:.2f} [{r.auc_low:.2f}, {r.auc_high:.2f}], Mann-Whitney {_fmt_p(r.auc_p)}. "
+                         if r.auc == r.auc else "too few of each label for an AUC. "))
+    return "".join(h4)
+
+
+def verdicts(polar: pd.DataFrame, truth: pd.DataFrame, shapes: pd.DataFrame, samples: pd.DataFrame,
+             annotated: pd.DataFrame, alpha: float = 0.05, training: pd.DataFrame | None = None,
+             training_truth: pd.DataFrame | None = None) -> str:
+    """The hypotheses' verdicts, in words computed from the tables (markdown)."""
+    lines = [_h1(polar, truth, shapes), _h2(truth), _h3(shapes, alpha)]
+    if training is not None and len(training):
+        lines.append(_training(training, training_truth))
+    lines.append(_h4(truth, samples, annotated, alpha))
+    lines.append("No correction for multiple tests; each cell's n is in the tables above. The verdicts are "
+                 "about these reward models on these samples.")
+    return "\n\n".join(lines)

@@ -1,0 +1,30 @@
+"""Every chapter's notebook has the same shape: output-free, a Colab badge to itself, a setup
+cell that installs the project in Colab, one `parameters` cell whose names and values are the
+study's schema defaults, and a next cell that collects exactly those names."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from rlshift import cli, paths
+
+STUDIES = cli.studies()
+
+
+@pytest.mark.parametrize("study", list(STUDIES))
+def test_notebook_shape_and_parameters_equal_the_schema_defaults(study):
+    path = paths.REPO_ROOT / STUDIES[study]["notebook"]
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code), f"{path} has outputs"
+    assert f"colab.research.google.com/github/rlshift/rlshift/blob/main/notebooks/{path.name}" in nb.cells[0].source
+    assert "google.colab" in code[0].source and "pip" in code[0].source
+    tagged = [i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path}: {len(tagged)} cells tagged 'parameters'"
+    namespace: dict = {}
+    exec(code[tagged[0]].source, namespace)  # plain assignments
+    values = {k: v for k, v in namespace.items() if not k.startswith("__")}
+    schema = cli.schema_for(path)
+    assert values == schema.defaults(), {k: (values.get(k), v) for k, v in schema.defaults().items()
+                                         if values.get(k, object()) != v}
+    assert ".PARAMS.collect(globals())" in code[tagged[0] + 1].source
