@@ -53,7 +53,7 @@ def quick_book(tmp_path_factory):
     for study, entry in cli.studies().items():
         notebook = paths.REPO_ROOT / entry["notebook"]
         cli.execute(notebook, root / "book" / "executed" / notebook.name,
-                    dict(entry["quick"], cache_dir=str(root / "scores.sqlite"), **extras.get(study, {})))
+                    dict(entry["quick"], cache_dir=str(root / "scores"), **extras.get(study, {})))
     return root
 
 

@@ -11,6 +11,7 @@ import builtins
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 import torch
@@ -184,18 +185,18 @@ class _FullAfter:
 
 def _disk_full(ctx):
     """The third batch cannot be written: a clear error, and the first two batches are kept."""
-    cache = ScoreCache(ctx.tmp / "scores.sqlite")
+    cache = ScoreCache(ctx.tmp / "scores")
     cache._db = _FullAfter(cache._db, 3)
     scorer = Scorer(ctx.fixture("tiny_llama"), cache=cache, batch_size=2, progress=False)
     reqs = [Request(f"r{i}", f"item {i} is", (" yes", " no")) for i in range(8)]
     try:
         scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
     finally:
-        assert len(ScoreCache(ctx.tmp / "scores.sqlite")) == 4  # batches 1 and 2 are safe
+        assert len(ScoreCache(ctx.tmp / "scores")) == 4  # batches 1 and 2 are safe
 
 
 def _real_disk_full_message(ctx):
-    cache = ScoreCache(ctx.tmp / "scores.sqlite")
+    cache = ScoreCache(ctx.tmp / "scores")
     cache._db.execute("PRAGMA max_page_count = 3")  # the database cannot grow: SQLITE_FULL
     rows = [{"key": f"k{i}", "model": "m", "verb": "v", "template": "t", "data_version": "d",
              "item_id": str(i), "params": {}, "value": {"logprob": ["x" * 2000]}} for i in range(20)]
@@ -398,6 +399,127 @@ CASES = [
 ]
 
 
+# ------------------------------------------------------------------ paths a user gives: checked, never touched
+
+def _snapshot(path: Path) -> dict:
+    """Every file under a path (or the file itself), by relative name, with its bytes."""
+    path = Path(path)
+    if path.is_file():
+        return {".": path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def _untouched(make, call):
+    """A case on a user's file or folder: it is refused, and afterwards byte-identical."""
+    def case(ctx):
+        target = make(ctx)
+        before = _snapshot(target)
+        try:
+            call(ctx, target)
+        finally:
+            assert _snapshot(target) == before, f"{target} was changed"
+            assert Path(target).exists()
+    return case
+
+
+def _a_readme(ctx):
+    path = ctx.tmp / "README.md"
+    path.write_text("# my notes\n")
+    return path
+
+
+def _a_folder_with_notes(ctx):
+    folder = ctx.tmp / "mycache"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    return folder
+
+
+def _a_foreign_database(ctx):
+    folder = ctx.tmp / "mydb"
+    folder.mkdir()
+    con = sqlite3.connect(folder / "scores.sqlite")
+    con.execute("CREATE TABLE people (name TEXT)")
+    con.commit()
+    con.close()
+    return folder
+
+
+def _a_link_to_my_folder(ctx):
+    folder = _a_folder_with_notes(ctx)
+    link = ctx.tmp / "link"
+    link.symlink_to(folder, target_is_directory=True)
+    return link
+
+
+def _a_foreign_csv(ctx):
+    path = ctx.tmp / "budget.csv"
+    path.write_text("month,amount\njan,3\n")
+    return path
+
+
+def _open_cache(ctx, target):
+    ScoreCache(target)
+
+
+def _calibration_param(name):
+    return lambda ctx, target: cal.PARAMS.validate({name: str(target)})
+
+
+def _reward_collapse_param(name):
+    def call(ctx, target):
+        from rlshift.studies import reward_collapse as rc
+
+        rc.PARAMS.validate({name: str(target)})
+    return call
+
+
+def _tuned_pair_mirror(folder):
+    from rlshift.studies import tuned_pair
+
+    tuned_pair.PARAMS.validate({"data_mirror": str(folder)})
+
+
+def _run_into(ctx, target):
+    cli.execute(paths.REPO_ROOT / "notebooks" / "calibration.ipynb", target, {})
+
+
+PATH_CASES = [
+    ("cache_dir is a file", _untouched(_a_readme, _open_cache), InputError, r"cache_dir .*README.md' is a file, not a folder"),
+    ("cache_dir is a file (checked as a parameter)", _untouched(_a_readme, _calibration_param("cache_dir")), InputError,
+     r"is a file, not a folder\. Accepted: a folder \(created if missing\)"),
+    ("cache_dir is a folder with other files", _untouched(_a_folder_with_notes, _open_cache), InputError,
+     r"holds files that are not the score cache's \(notes.txt\); nothing in it is touched"),
+    ("cache_dir is a link to a folder with other files", _untouched(_a_link_to_my_folder, _open_cache), InputError,
+     r"link' holds files that are not the score cache's"),
+    ("cache_dir holds a database that is not a score cache", _untouched(_a_foreign_database, _open_cache), InputError,
+     r"scores.sqlite there is not a score cache.*left untouched"),
+    ("cache_dir in a read-only place", lambda c: ScoreCache("/sys/rlshift-test-cache"), InputError,
+     r"cache_dir '/sys/rlshift-test-cache' cannot be written"),
+    ("cache_dir below a file", _untouched(_a_readme, lambda c, t: ScoreCache(t / "cache")), InputError,
+     r"cannot be made: .*README.md is a file"),
+    ("data_mirror that does not exist", lambda c: _tuned_pair_mirror(c.tmp / "nowhere"), InputError, r"data_mirror '.*nowhere' .*is not a folder: it does not exist"),
+    ("RLSHIFT_DATA_MIRROR that does not exist", lambda c: (c.mp.setenv("RLSHIFT_DATA_MIRROR", str(c.tmp / "gone")),
+                                                           paths.data_mirror()),
+     InputError, r"RLSHIFT_DATA_MIRROR=.*gone' is not a folder"),
+    ("RLSHIFT_CACHE_DIR is a file", _untouched(_a_readme, lambda c, t: (c.mp.setenv("RLSHIFT_CACHE_DIR", str(t)),
+                                                                         paths.cache_dir())),
+     InputError, r"the rlshift cache .*README.md' \(RLSHIFT_CACHE_DIR\) cannot be made"),
+    ("model_dir is a file", _untouched(_a_readme, _reward_collapse_param("model_dir")), InputError,
+     r"model_dir .*README.md' is a file, not a folder"),
+    ("annotation sheet that is another CSV", _untouched(_a_foreign_csv, _reward_collapse_param("annotation_sheet")),
+     InputError, r"budget.csv' is not an annotation sheet \(its columns are \['month', 'amount'\]\); it is left untouched"),
+    ("annotation sheet that is a folder", _untouched(_a_folder_with_notes, _reward_collapse_param("annotation_sheet")),
+     InputError, r"annotation sheet .*mycache' is a folder"),
+    ("output notebook over another file", _untouched(lambda c: (c.tmp / "mine.ipynb").write_text("not json") and
+                                                     c.tmp / "mine.ipynb", _run_into), InputError,
+     r"output .*mine.ipynb' exists and is not a notebook; it is left untouched"),
+    ("output notebook that is a folder", _untouched(_a_folder_with_notes, _run_into), InputError,
+     r"output .*mycache' is a folder"),
+]
+CASES += PATH_CASES
+
+
 @pytest.mark.parametrize("name,case,error,message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_gives_a_clear_error(name, case, error, message, request, tmp_path, monkeypatch):
     with pytest.raises(error, match=message):
@@ -406,3 +528,20 @@ def test_bad_input_gives_a_clear_error(name, case, error, message, request, tmp_
 
 def test_the_catalogue_is_long_enough():
     assert len(CASES) >= 20
+
+
+def test_a_cache_folder_with_missing_parents_is_made_and_an_old_default_cache_moves_into_scores(tmp_path, monkeypatch):
+    """Missing parents are made; the score cache that earlier versions kept at the cache root (the
+    project's own file) moves into the cache's scores/ folder once, rows intact."""
+    deep = ScoreCache(tmp_path / "a" / "b" / "c")
+    assert deep.path == tmp_path / "a" / "b" / "c" / "scores.sqlite" and deep.path.exists()
+    monkeypatch.setenv("RLSHIFT_CACHE_DIR", str(tmp_path / "root"))
+    old = ScoreCache(tmp_path / "old")
+    old.put_many([{"key": "k", "model": "m", "verb": "v", "template": "t", "data_version": "d", "item_id": "i",
+                   "params": {}, "value": {"x": 1}}])
+    old.close()
+    (tmp_path / "root").mkdir()
+    (tmp_path / "old" / "scores.sqlite").replace(tmp_path / "root" / "scores.sqlite")
+    moved = ScoreCache()
+    assert moved.path == tmp_path / "root" / "scores" / "scores.sqlite"
+    assert moved.get_many(["k"]) == {"k": {"x": 1}} and not (tmp_path / "root" / "scores.sqlite").exists()

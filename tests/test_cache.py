@@ -35,7 +35,7 @@ def _score(loaded, cache):
 
 
 def test_rows_that_do_not_decode_or_do_not_fit_are_recomputed_alone(tiny_llama, tmp_path):
-    cache = ScoreCache(tmp_path / "s.sqlite")
+    cache = ScoreCache(tmp_path / "scores")
     clean, _ = _score(tiny_llama, cache)
     keys = [k for (k,) in cache._db.execute("SELECT key FROM scores ORDER BY item_id LIMIT 3")]
     cache._db.execute("UPDATE scores SET value = '{\"logprob\": [1.0' WHERE key = ?", (keys[0],))
@@ -50,17 +50,16 @@ def test_rows_that_do_not_decode_or_do_not_fit_are_recomputed_alone(tiny_llama, 
 
 
 def test_a_truncated_cache_file_is_moved_aside_and_readable_rows_kept(tiny_llama, tmp_path):
-    path = tmp_path / "s.sqlite"
-    cache = ScoreCache(path)
+    cache = ScoreCache(tmp_path / "scores")
     clean, full_calls = _score(tiny_llama, cache)
     cache.close()
-    raw = path.read_bytes()
-    path.write_bytes(raw[: len(raw) // 2])
+    raw = cache.path.read_bytes()
+    cache.path.write_bytes(raw[: len(raw) // 2])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        damaged = ScoreCache(path)
+        damaged = ScoreCache(tmp_path / "scores")
     assert any("was damaged" in str(w.message) for w in caught)
-    assert list(tmp_path.glob("s.sqlite.damaged-*"))
+    assert list((tmp_path / "scores").glob("scores.sqlite.damaged-*"))
     kept = len(damaged)
     again, calls = _score(tiny_llama, damaged)
     assert len(damaged) == len(REQUESTS)
@@ -69,7 +68,7 @@ def test_a_truncated_cache_file_is_moved_aside_and_readable_rows_kept(tiny_llama
 
 
 def test_two_processes_share_one_cache(tmp_path, smollm2):
-    cache = tmp_path / "shared.sqlite"
+    cache = tmp_path / "shared"
     procs = [subprocess.Popen([sys.executable, str(WORKER), str(cache), "0.02", str(tmp_path / f"{i}.csv")],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]

@@ -20,7 +20,8 @@ def _run(cache, out):
 
 def _rows(cache):
     try:
-        return sqlite3.connect(cache, timeout=30).execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+        db = (Path(cache) / "scores.sqlite").resolve().as_uri() + "?mode=ro"  # never creates the file
+        return sqlite3.connect(db, uri=True, timeout=30).execute("SELECT COUNT(*) FROM scores").fetchone()[0]
     except sqlite3.OperationalError:  # not created yet
         return 0
 

@@ -316,7 +316,7 @@ def test_notebook_runs_with_small_parameters(quick_book):
     assert "Traceback" not in text and "nan [nan" not in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 7  # with one message set: 7 figures
-    assert (quick_book / "scores.sqlite").exists()
+    assert (quick_book / "scores" / "scores.sqlite").exists()
 
 
 def test_figures_draw_from_the_analysis_tables():

@@ -39,6 +39,9 @@ def building(out: Path, provenance: dict) -> Iterator[Path]:
     """A staging folder to fill; on a clean exit its files are recorded with `provenance` and
     it replaces `out` in one rename. On an error nothing at `out` changes."""
     out = Path(out)
+    if out.exists() and not built(out):
+        raise ArtifactError(f"{out} exists and was not made by rlshift (no {PROVENANCE} in it), so it is not "
+                            f"replaced. Move it away, or point the setting that names this place elsewhere.")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         staging = Path(tmp) / "staging"

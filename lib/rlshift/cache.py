@@ -5,6 +5,11 @@ included) loses at most the batch in flight, and several processes may share one
 is detected and contained: a row that no longer decodes is dropped and recomputed; a file that
 SQLite reports as damaged is moved aside, the rows that can still be read are carried into a
 fresh file, and only the rest is recomputed.
+
+The cache lives in a folder of its own (`cache_dir`): the database, its journal files and a
+marker that says the folder is a score cache. A path that is a file, or a folder holding anything
+else, is refused before anything is written; only a file that is recognisably a score cache
+(the marker beside it, or an SQLite file with the `scores` table) is ever moved aside.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from rlshift import paths
+from rlshift.errors import InputError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -31,6 +37,10 @@ CREATE TABLE IF NOT EXISTS scores (
     created TEXT DEFAULT CURRENT_TIMESTAMP
 )"""
 _COLUMNS = "key, model, verb, template, data_version, item_id, params, value"
+FILE = "scores.sqlite"
+MARKER = "rlshift-score-cache"  # beside the database: this folder is a score cache the project made
+_OWN = (FILE, FILE + "-wal", FILE + "-shm", MARKER)
+_ACCEPTED = f"a folder (created if missing) that holds only the score cache ({FILE}, its journal files, {MARKER})"
 
 
 class CacheWriteError(RuntimeError):
@@ -43,10 +53,57 @@ def make_key(**parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def check_folder(folder: str | Path) -> Path:
+    """The score cache's folder as given, checked without touching anything: refused when it is
+    a file, or a folder holding anything but the score cache's own files."""
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"cache_dir {str(path)!r} is a file, not a folder. Accepted: {_ACCEPTED}.")
+    if path.is_dir():
+        foreign = sorted(p.name for p in path.iterdir()
+                         if p.name not in _OWN and not p.name.startswith(FILE + ".damaged-"))
+        if foreign:
+            raise InputError(f"cache_dir {str(path)!r} holds files that are not the score cache's "
+                             f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); nothing in it "
+                             f"is touched. Accepted: {_ACCEPTED}; give a new or empty folder.")
+    else:
+        parent = next(p for p in path.parents if p.exists())
+        if not parent.is_dir():
+            raise InputError(f"cache_dir {str(path)!r} cannot be made: {parent} is a file. Accepted: {_ACCEPTED}.")
+    return path
+
+
+def _recognised(db: Path) -> bool:
+    """Whether an existing database file is a score cache: the marker beside it, or an SQLite
+    file with the `scores` table (read without locking or writing anything)."""
+    if (db.parent / MARKER).exists():
+        return True
+    with open(db, "rb") as handle:
+        if handle.read(16) != b"SQLite format 3\x00":
+            return False
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?immutable=1", uri=True)
+        try:
+            return ("scores",) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
 class ScoreCache:
-    def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else paths.cache_dir() / "scores.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, folder: str | Path | None = None):
+        self.folder = check_folder(folder) if folder else _default_folder()
+        self.path = self.folder / FILE
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if self.path.exists() and not _recognised(self.path):
+                raise InputError(f"cache_dir {str(self.folder)!r}: {FILE} there is not a score cache (no "
+                                 f"{MARKER} beside it, no scores table); it is left untouched. Accepted: {_ACCEPTED}.")
+            (self.folder / MARKER).touch()
+        except OSError as err:
+            raise InputError(f"cache_dir {str(self.folder)!r} cannot be written ({err.strerror or err}). "
+                             f"Accepted: {_ACCEPTED}, in a place this user may write.") from err
         try:
             self._db = self._open(self.path)
             if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
@@ -138,3 +195,17 @@ class ScoreCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _default_folder() -> Path:
+    """The rlshift cache's `scores/` folder; a score cache left at the cache root by earlier
+    versions (the project's own file) is moved into it once."""
+    folder = paths.cache_dir() / "scores"
+    legacy = paths.cache_dir() / FILE
+    if legacy.exists() and not (folder / FILE).exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            if Path(str(legacy) + suffix).exists():
+                Path(str(legacy) + suffix).replace(folder / (FILE + suffix))
+        (folder / MARKER).touch()
+    return folder

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import subprocess
 import sys
 import time
@@ -46,12 +47,33 @@ def execute(notebook: Path, output: Path, parameters: dict) -> float:
     if not notebook.exists():
         raise InputError(f"notebook {notebook} does not exist.")
     schema_for(notebook).validate(parameters)  # defaults filled in, so checks across parameters run too
+    check_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
                                cwd=str(notebook.parent), kernel_name="python3",
                                progress_bar=False, log_output=False)
     return time.time() - start
+
+
+def check_output(output: Path) -> Path:
+    """An executed notebook's path: new, or a notebook (an earlier run's output, which is
+    replaced); never a folder or another file."""
+    output = Path(output)
+    if output.is_dir():
+        raise InputError(f"output {str(output)!r} is a folder. Accepted: a notebook file path (.ipynb).")
+    if output.suffix != ".ipynb":
+        raise InputError(f"output {str(output)!r} does not end in .ipynb. Accepted: a notebook file path (.ipynb).")
+    if output.exists():
+        try:
+            is_notebook = "cells" in json.loads(output.read_text())
+        except (ValueError, UnicodeDecodeError):
+            is_notebook = False
+        if not is_notebook:
+            raise InputError(f"output {str(output)!r} exists and is not a notebook; it is left untouched. Accepted: "
+                             f"a new path, or an executed notebook to replace.")
+    paths.check_folder_to_make(output.parent, "output folder")
+    return output
 
 
 def build_book(root: Path = paths.REPO_ROOT, strict: bool = True) -> None:

@@ -14,10 +14,39 @@ import pandas as pd
 from rlshift.errors import InputError
 
 
+SHEET_COLUMNS = ("label", "notes")  # what an exported sheet has besides the id and the shown columns
+
+
+def check_sheet(path: str | Path, id_column: str = "item_id") -> Path:
+    """An annotation sheet path: new (its folder is made on export), or a sheet this project
+    exported (a CSV with the id, label and notes columns). Anything else is refused, untouched."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise InputError(f"annotation sheet {str(path)!r} is a folder. Accepted: a CSV file path (new, or a sheet "
+                         f"exported by the notebook).")
+    if path.exists():
+        try:
+            header = pd.read_csv(path, dtype=str, nrows=0).columns
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+            header = []
+            reason = f"it does not read as CSV ({type(err).__name__})"
+        else:
+            reason = f"its columns are {list(header)[:5]}"
+        if not {id_column, *SHEET_COLUMNS} <= set(header):
+            raise InputError(f"annotation sheet {str(path)!r} is not an annotation sheet ({reason}); it is left "
+                             f"untouched. Accepted: a new CSV path, or a sheet exported by the notebook "
+                             f"(columns {id_column}, ..., label, notes).")
+    else:
+        parent = next(p for p in path.parents if p.exists())
+        if not parent.is_dir():
+            raise InputError(f"annotation sheet {str(path)!r} cannot be written: {parent} is a file.")
+    return path
+
+
 def export_sheet(frame: pd.DataFrame, path: str | Path, id_column: str = "item_id",
                  show: Sequence[str] = ("prompt", "response")) -> Path:
     """Write (or extend) a sheet with an empty `label` and `notes` per item; keeps old labels."""
-    path = Path(path)
+    path = check_sheet(path, id_column)
     sheet = frame[[id_column, *show]].copy()
     sheet["label"], sheet["notes"] = "", ""
     if path.exists():

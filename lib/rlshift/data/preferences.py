@@ -57,15 +57,6 @@ def kind_of(name: str) -> str:
     return SPECS[name].kind
 
 
-def resolve_mirror(mirror: str | Path | None) -> Path | None:
-    """The mirror folder: the argument (relative paths are read from the repo root), else
-    RLSHIFT_DATA_MIRROR, else none."""
-    if mirror:
-        path = Path(mirror).expanduser()
-        return path if path.is_absolute() else (paths.REPO_ROOT / path).resolve()
-    return paths.data_mirror()
-
-
 def _digest(paths_: list[Path]) -> str:
     digest = hashlib.sha256()
     for p in paths_:
@@ -184,7 +175,7 @@ def load(name: str, part: str, mirror: str | Path | None = None) -> PairSet:
         raise unknown("split part", part, PARTS)
     if name == "boolq":
         return boolq_pairs(part)
-    full = _triviaqa_pairs() if name == "triviaqa" else _load_open(name, resolve_mirror(mirror))
+    full = _triviaqa_pairs() if name == "triviaqa" else _load_open(name, paths.resolve_mirror(mirror))
     keep = set(_halves([p.group for p in full.pairs])[part])
     pairs = [p for p in full.pairs if p.group in keep]
     prov = dict(full.provenance, pairs=len(pairs),

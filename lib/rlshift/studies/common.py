@@ -7,8 +7,8 @@ from typing import Callable
 
 import pandas as pd
 
-from rlshift import models, prompts
-from rlshift.cache import ScoreCache
+from rlshift import models, paths, prompts
+from rlshift.cache import ScoreCache, check_folder
 from rlshift.engine import Scorer
 from rlshift.errors import InputError
 from rlshift.params import Param
@@ -52,12 +52,13 @@ def batch_size(default: int | str = "auto") -> Param:
 
 
 def cache_dir() -> Param:
-    return Param("cache_dir", str, None, "Score cache file (default: the rlshift cache).", optional=True)
+    return Param("cache_dir", str, None, "Score cache folder, holding only the score cache (created if missing; "
+                 "default: the rlshift cache's scores/).", optional=True, check=check_folder)
 
 
 def data_mirror(help: str = "Folder of local dataset copies (relative: from the repo root); default "
                 "RLSHIFT_DATA_MIRROR, else the hub.") -> Param:
-    return Param("data_mirror", str, None, help, optional=True)
+    return Param("data_mirror", str, None, help, optional=True, check=paths.resolve_mirror)
 
 
 def open_cache(P: dict) -> ScoreCache:

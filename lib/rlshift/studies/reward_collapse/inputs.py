@@ -52,7 +52,7 @@ class Prepared:
 def prepare(P: dict) -> Prepared:
     """Load and sample every dataset first: bad names or sizes fail before any model loads.
     Training pairs come from each dataset's training half, evaluation data from its other half."""
-    mirror = preferences.resolve_mirror(P["data_mirror"])
+    mirror = paths.resolve_mirror(P["data_mirror"])
     train_sets = {}
     if P["trained_utilities"] or P["reward_model"].startswith(TRAINED_PREFIX):
         for name, n in P["train_data"].items():

@@ -2,8 +2,8 @@
 utility), their training data and settings, the evaluation data, and the base model's samples."""
 from __future__ import annotations
 
-from rlshift import models
-from rlshift.data import preferences
+from rlshift import models, paths
+from rlshift.data import annotations, preferences
 from rlshift.data.preferences import ANSWER_FORMATS
 from rlshift.engine import INPUT_FORMS
 from rlshift.errors import InputError, unknown
@@ -84,10 +84,11 @@ PARAMS = Schema(
     Param("alpha", float, 0.05, "Significance level of the tests.", minimum=0.001, maximum=0.5),
     common.data_mirror(),
     common.cache_dir(),
-    Param("model_dir", str, None, "Where trained reward models are kept (default: the rlshift cache).",
-          optional=True),
+    Param("model_dir", str, None, "Folder where trained reward models are kept (created if missing; default: "
+          "the rlshift cache).", optional=True, check=lambda v: paths.check_folder_to_make(v, "model_dir")),
     Param("annotation_sheet", str, None, "CSV for people to label the base model's open-ended answers "
-          "(default: in the rlshift cache, named by the generation settings).", optional=True),
+          "(default: in the rlshift cache, named by the generation settings).", optional=True,
+          check=annotations.check_sheet),
 )
 
 
