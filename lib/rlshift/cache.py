@@ -56,20 +56,13 @@ def make_key(**parts) -> str:
 def check_folder(folder: str | Path) -> Path:
     """The score cache's folder as given, checked without touching anything: refused when it is
     a file, or a folder holding anything but the score cache's own files."""
-    path = Path(folder).expanduser()
-    if path.exists() and not path.is_dir():
-        raise InputError(f"cache_dir {str(path)!r} is a file, not a folder. Accepted: {_ACCEPTED}.")
-    if path.is_dir():
-        foreign = sorted(p.name for p in path.iterdir()
-                         if p.name not in _OWN and not p.name.startswith(FILE + ".damaged-"))
-        if foreign:
-            raise InputError(f"cache_dir {str(path)!r} holds files that are not the score cache's "
-                             f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); nothing in it "
-                             f"is touched. Accepted: {_ACCEPTED}; give a new or empty folder.")
-    else:
-        parent = next(p for p in path.parents if p.exists())
-        if not parent.is_dir():
-            raise InputError(f"cache_dir {str(path)!r} cannot be made: {parent} is a file. Accepted: {_ACCEPTED}.")
+    path = paths.check_folder_to_make(folder, "cache_dir")
+    foreign = sorted(p.name for p in path.iterdir()
+                     if p.name not in _OWN and not p.name.startswith(FILE + ".damaged-")) if path.is_dir() else []
+    if foreign:
+        raise InputError(f"cache_dir {str(path)!r} holds files that are not the score cache's "
+                         f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); nothing in it "
+                         f"is touched. Accepted: {_ACCEPTED}; give a new or empty folder.")
     return path
 
 

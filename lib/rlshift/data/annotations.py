@@ -11,6 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from rlshift import paths
 from rlshift.errors import InputError
 
 
@@ -37,9 +38,7 @@ def check_sheet(path: str | Path, id_column: str = "item_id") -> Path:
                              f"untouched. Accepted: a new CSV path, or a sheet exported by the notebook "
                              f"(columns {id_column}, ..., label, notes).")
     else:
-        parent = next(p for p in path.parents if p.exists())
-        if not parent.is_dir():
-            raise InputError(f"annotation sheet {str(path)!r} cannot be written: {parent} is a file.")
+        paths.check_folder_to_make(path.parent, "annotation sheet's folder")
     return path
 
 
