@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from rlshift import manifest, paths
+from rlshift.errors import InputError
 
 REPO_ROOT = paths.REPO_ROOT
 DATA_DIR = paths.DATA_DIR
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         entries = write(args.out or DATA_DIR)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, InputError) as err:
         print(f"derive_herbstritt_franke: {err}", file=sys.stderr)
         return 2
     if args.out is None:
