@@ -39,6 +39,8 @@ def _imports(path: Path, known: dict[str, Path]) -> list[tuple[str, list[str]]]:
             for a in node.names:  # `from rlshift.x import y`: y is a module or a name in x
                 sub = f"{node.module}.{a.name}"
                 out.append((sub, []) if sub in known else (node.module, [a.name]))
+                if sub in known:  # the package x itself runs first: an edge to it too
+                    out.append((node.module, []))
     return out
 
 

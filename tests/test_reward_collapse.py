@@ -164,7 +164,7 @@ def test_halves_are_disjoint_by_prompt_and_samples_are_seeded():
 
 
 def test_mirror_datasets_are_read_from_the_authors_files():
-    mirror = paths.REPO_ROOT.parent / "shared" / "data"
+    mirror = paths.data_mirror()
     if not (mirror / "hh-rlhf").is_dir():
         pytest.fail(f"the reference data mirror {mirror} is missing (shared/ beside the repo)")
     hh = preferences.load("hh_rlhf", "eval", mirror)

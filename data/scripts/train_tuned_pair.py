@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
-from rlshift import artifacts, manifest, paths
+from rlshift import artifacts, manifest
 from rlshift.training import policy
 
 
@@ -27,9 +26,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=defaults.epochs)
     ap.add_argument("--seed", type=int, default=defaults.seed)
     ap.add_argument("--out", type=Path, default=artifacts.ADAPTER_DIR)
-    ap.add_argument("--mirror", default=None, help="data mirror (default: RLSHIFT_DATA_MIRROR or ../shared/data)")
+    ap.add_argument("--mirror", default=None, help="data mirror (default: RLSHIFT_DATA_MIRROR, else the hub)")
     args = ap.parse_args(argv)
-    mirror = args.mirror or os.environ.get("RLSHIFT_DATA_MIRROR") or str(paths.REPO_ROOT.parent / "shared" / "data")
+    mirror = args.mirror  # else RLSHIFT_DATA_MIRROR, else the hub
     config = dataclasses.replace(defaults, n_sft=args.n_sft, n_dpo=args.n_dpo, epochs=args.epochs, seed=args.seed)
     dirs = policy.train_pair(config, args.out, mirror=mirror, stages=args.stages)
     if args.out.resolve() == artifacts.ADAPTER_DIR.resolve():

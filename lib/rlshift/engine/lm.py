@@ -21,7 +21,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from rlshift.engine import batching
+import rlshift.engine.batching as batching
 from rlshift.engine.batching import left_padded
 from rlshift.engine.caching import Call, option_rows, per_option_lists
 from rlshift.errors import InputError
