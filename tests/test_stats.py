@@ -44,3 +44,34 @@ def test_paired_difference_no_gap_is_not_significant():
     a, _ = _tables(rng, 300, temperature=1.0)
     res = stats.paired_difference(_ece_metric, a, a.copy(), n_resamples=200)
     assert res["difference"] == 0 and res["p_value"] > 0.5
+
+
+def _cells(rng, n=60):
+    base_raw = rng.normal(size=n)
+    return {("base", "raw"): base_raw, ("base", "chat"): base_raw + 1.0,
+            ("tuned", "raw"): base_raw + 2.0, ("tuned", "chat"): base_raw + 3.0 + 0.5 * rng.normal(size=n)}
+
+
+def test_factorial_contrasts_match_the_cell_means_and_resample_items_jointly():
+    rng = np.random.default_rng(3)
+    cells = _cells(rng)
+    rows = {r["contrast"]: r for r in stats.factorial_contrasts(np.mean, cells, n_resamples=400)}
+    m = {k: v.mean() for k, v in cells.items()}
+    assert rows["tuning | raw"]["estimate"] == pytest.approx(m[("tuned", "raw")] - m[("base", "raw")])
+    assert rows["format | tuned"]["estimate"] == pytest.approx(m[("tuned", "chat")] - m[("tuned", "raw")])
+    assert rows["interaction"]["estimate"] == pytest.approx(
+        m[("tuned", "chat")] - m[("base", "chat")] - m[("tuned", "raw")] + m[("base", "raw")])
+    assert rows["confounded (tuned chat - base raw)"]["estimate"] == pytest.approx(
+        m[("tuned", "chat")] - m[("base", "raw")])
+    # base chat and tuned raw are base raw shifted by a constant: if the items were not resampled
+    # jointly, the bootstrap would spread these contrasts; paired, they never move
+    assert rows["tuning | raw"]["ci_low"] == pytest.approx(2.0) and rows["tuning | raw"]["ci_high"] == pytest.approx(2.0)
+    assert rows["format | base"]["p_value"] < 0.01
+    with pytest.raises(ValueError, match="same items"):
+        stats.factorial_contrasts(np.mean, {**cells, ("base", "chat"): cells[("base", "chat")][:-1]})
+
+
+def test_holm_matches_the_step_down_by_hand():
+    p = [0.01, 0.04, np.nan, 0.03]
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1, made monotone: 0.03, 0.06, 0.06
+    np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, np.nan, 0.06])

@@ -5,8 +5,11 @@ Two ways of asking a multiple-choice question, each in a raw and a chat renderin
   scored as the next-token distribution over the letters (one forward pass per question).
 - `cloze`: each option's text as a continuation of the question, scored by its log-likelihood
   (lm-evaluation-harness style); small models are above chance here where letters are not.
-Both renderings end in the same answer cue; the chat rendering adds the tuned model's template
-and an instruction (`CHAT_INSTRUCTION`), so base and tuned models do not read the same text.
+Both renderings end in the same answer cue; the chat rendering adds a chat template and an
+instruction (`CHAT_INSTRUCTION`). A base model read in its raw rendering and a tuned model in its
+chat rendering do not read the same text, so format and tuning are confounded: `formats("both")`
+reads every model in both renderings (the base through the tuned model's template), a 2x2 design
+that separates the format effect from the tuning effect.
 The template id (name + hash of the template strings) goes into every cache key.
 
 Chat templates live here too: Gemma 3's (the embedded base ships none; the book's SFT and DPO
@@ -23,7 +26,8 @@ from rlshift.errors import InputError, unknown
 LETTERS = "ABCDEFGHIJ"
 ANSWER_CUE = "Answer:"
 CHAT_INSTRUCTION = "Answer with the letter of the correct choice."
-FORMATS = ("auto", "raw", "chat")
+FORMATS = ("both", "auto", "raw", "chat")
+RENDERINGS = ("raw", "chat")
 
 # Gemma 3's chat template, text-only: a system message is folded into the first user turn, the
 # assistant speaks as `model`. TRL 1.16's `gemma3_chat_template` renders the same bytes for
@@ -72,11 +76,21 @@ def letter_options(n: int) -> list[str]:
     return [f" {LETTERS[i]}" for i in range(n)]
 
 
+def resolve_formats(fmt: str, role: str, info: dict) -> tuple[str, ...]:
+    """The renderings a model reads: both for 'both' (the 2x2 design), else one."""
+    if fmt == "both":
+        if not info["has_chat_template"]:
+            raise InputError(f"prompt format 'both' needs a chat template for {info['spec']} and none was "
+                             f"found or borrowed (no model of the pair has one). Accepted: 'raw' or 'auto'.")
+        return RENDERINGS
+    return (resolve_format(fmt, role, info),)
+
+
 def resolve_format(fmt: str, role: str, info: dict) -> str:
     """'auto' prompts base models with raw text and tuned ones through their chat template
     (`info`: what rlshift.models.load recorded)."""
-    if fmt not in FORMATS:
-        raise unknown("prompt format", fmt, FORMATS)
+    if fmt not in FORMATS or fmt == "both":
+        raise unknown("prompt format", fmt, [f for f in FORMATS if f != "both"])
     if fmt == "auto":
         fmt = "chat" if role != "base" and info["has_chat_template"] else "raw"
     if fmt == "chat" and not info["has_chat_template"]:

@@ -4,9 +4,9 @@ from rlshift.models.catalog import (ADAPTED, EMBEDDED, ENCODERS, PAIRS, AdaptedM
                                     EmbeddedModel, ModelPair, check_spec, describe_spec, pair)
 from rlshift.models.convert import embedded_path, encoder_path, merge_adapter, merge_to_folder
 from rlshift.models.load import (QUANTIZATIONS, LoadedModel, hub_source, load, load_reward_model,
-                                 quantization_kwargs, resolve_quantization)
+                                 load_tokenizer, quantization_kwargs, resolve_quantization)
 
 __all__ = ["ADAPTED", "EMBEDDED", "ENCODERS", "PAIRS", "QUANTIZATIONS", "AdaptedModel", "EmbeddedEncoder",
            "EmbeddedModel", "LoadedModel", "ModelPair", "check_spec", "describe_spec", "embedded_path",
-           "encoder_path", "hub_source", "load", "load_reward_model", "merge_adapter", "merge_to_folder",
-           "pair", "quantization_kwargs", "resolve_quantization"]
+           "encoder_path", "hub_source", "load", "load_reward_model", "load_tokenizer", "merge_adapter",
+           "merge_to_folder", "pair", "quantization_kwargs", "resolve_quantization"]

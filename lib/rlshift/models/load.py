@@ -110,6 +110,26 @@ def _info(spec: str, kind: str, source, revision: str, quant: str, device: str, 
             "n_params": sum(p.numel() for p in model.parameters())}
 
 
+def _source(kind: str, name: str, revision: str | None) -> tuple[str, str | None]:
+    """Where a spec's files are, and the revision that names them."""
+    if kind == "embedded" and name in ADAPTED:
+        return str(embedded_path(name)), ADAPTED[name].revision
+    if kind == "embedded":
+        return str(embedded_path(name)), "gguf-" + EMBEDDED[name].gguf_sha256[:12]
+    if kind == "local":
+        return name, artifacts.fingerprint(Path(name))
+    return hub_source(name, revision), revision
+
+
+def load_tokenizer(spec: str, revision: str | None = None):
+    """A spec's tokenizer alone (no weights): e.g. to borrow a tuned model's chat template."""
+    from transformers import AutoTokenizer
+
+    kind, name = describe_spec(spec)
+    source, _ = _source(kind, name, revision)
+    return AutoTokenizer.from_pretrained(source, revision=revision if kind == "hub" else None)
+
+
 def load(spec: str, quantize: str = "auto", device: str | None = None,
          revision: str | None = None) -> LoadedModel:
     """A causal language model and its tokenizer."""
@@ -118,14 +138,7 @@ def load(spec: str, quantize: str = "auto", device: str | None = None,
     kind, name = describe_spec(spec)
     device = _device(device)
     quant = resolve_quantization(quantize, device)
-    if kind == "embedded" and name in ADAPTED:
-        source, rev = str(embedded_path(name)), ADAPTED[name].revision
-    elif kind == "embedded":
-        source, rev = str(embedded_path(name)), "gguf-" + EMBEDDED[name].gguf_sha256[:12]
-    elif kind == "local":
-        source, rev = name, artifacts.fingerprint(Path(name))
-    else:
-        source, rev = hub_source(name, revision), revision
+    source, rev = _source(kind, name, revision)
     kwargs = quantization_kwargs(quant, device)
     model = AutoModelForCausalLM.from_pretrained(source, revision=revision if kind == "hub" else None, **kwargs)
     if "device_map" not in kwargs:

@@ -41,9 +41,10 @@ def quantize(default: str = "auto") -> Param:
     return Param("quantize", str, default, "auto = nf4 4-bit on CUDA, fp32 on CPU.", choices=models.QUANTIZATIONS)
 
 
-def prompt_format() -> Param:
-    return Param("prompt_format", str, "auto", "auto = raw text for base, chat template for tuned.",
-                 choices=prompts.FORMATS)
+def prompt_format(default: str = "auto") -> Param:
+    return Param("prompt_format", str, default, "both = every model in raw text and in the chat template (the "
+                 "base through the tuned model's; a 2x2 of format x tuning); auto = raw for base, chat for "
+                 "tuned (format and tuning confounded); raw; chat.", choices=prompts.FORMATS)
 
 
 def batch_size(default: int | str = "auto") -> Param:
@@ -77,20 +78,41 @@ def pair_specs(P: dict, include_sft: bool = False) -> dict[str, str]:
     return specs
 
 
+def _borrow_chat_template(tokenizer, role: str, specs: dict[str, str], prompt_format: str) -> str | None:
+    """A base model read in the chat format reads the pair's tuned template (the one its tuned
+    stages learned); returns the spec it came from, or None where nothing was borrowed."""
+    if prompt_format not in ("both", "chat") or getattr(tokenizer, "chat_template", None):
+        return None
+    for other in sorted(specs, key=lambda r: r != "tuned"):  # the tuned model's first
+        if other != role:
+            template = getattr(models.load_tokenizer(specs[other]), "chat_template", None)
+            if template:
+                tokenizer.chat_template = template
+                return specs[other]
+    return None
+
+
 def score_roles(specs: dict[str, str], score: Callable[[Scorer, str], tuple[pd.DataFrame, dict]], *,
                 quantize: str = "auto", prompt_format: str = "auto", batch_size: int | str = "auto",
                 cache: ScoreCache | None = None) -> tuple[pd.DataFrame, dict[str, dict]]:
-    """Load each role's model in turn, prompt it in its format, and score it with
+    """Load each role's model in turn and score it in each of its formats with
     `score(scorer, fmt) -> (records, extra info)`; one model in memory at a time. Returns the
-    records of every role (with `role` and `format` columns) and what was loaded per role."""
+    records of every role and format (with `role` and `format` columns) and what was loaded per
+    role (`formats`, `chat_template_from`, and each format's extra info under `by_format`)."""
     frames, infos = [], {}
     for role, spec in specs.items():
         loaded = models.load(spec, quantize=quantize)
-        fmt = prompts.resolve_format(prompt_format, role, loaded.info)
+        borrowed = _borrow_chat_template(loaded.tokenizer, role, specs, prompt_format)
+        info = dict(loaded.info, role=role, chat_template_from=borrowed,
+                    has_chat_template=loaded.info["has_chat_template"] or bool(borrowed))
+        fmts = prompts.resolve_formats(prompt_format, role, info)
         scorer = Scorer(loaded, cache=cache, batch_size=batch_size)
-        frame, extra = score(scorer, fmt)
-        frames.append(frame.assign(role=role, format=fmt))
-        infos[role] = dict(loaded.info, format=fmt, role=role, **extra)
+        info.update(formats=list(fmts), format=" + ".join(fmts), by_format={})
+        for fmt in fmts:
+            frame, extra = score(scorer, fmt)
+            frames.append(frame.assign(role=role, format=fmt))
+            info["by_format"][fmt] = extra
+        infos[role] = info
         del scorer, loaded
         gc.collect()
     return pd.concat(frames, ignore_index=True), infos
