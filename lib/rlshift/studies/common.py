@@ -98,7 +98,8 @@ def score_roles(specs: dict[str, str], score: Callable[[Scorer, str], tuple[pd.D
     """Load each role's model in turn and score it in each of its formats with
     `score(scorer, fmt) -> (records, extra info)`; one model in memory at a time. Returns the
     records of every role and format (with `role` and `format` columns) and what was loaded per
-    role (`formats`, `chat_template_from`, and each format's extra info under `by_format`)."""
+    role (`formats`, `chat_template_from`, each format's extra info under `by_format`, and with one
+    format that format's extra info at the top level too)."""
     frames, infos = [], {}
     for role, spec in specs.items():
         loaded = models.load(spec, quantize=quantize)
@@ -112,6 +113,8 @@ def score_roles(specs: dict[str, str], score: Callable[[Scorer, str], tuple[pd.D
             frame, extra = score(scorer, fmt)
             frames.append(frame.assign(role=role, format=fmt))
             info["by_format"][fmt] = extra
+        if len(fmts) == 1:  # one format: its extra info at the top, as a one-format study reads it
+            info.update(info["by_format"][fmts[0]])
         infos[role] = info
         del scorer, loaded
         gc.collect()
