@@ -21,6 +21,14 @@ repo. Their repository (mic-he/ProbExp-HOU) states no license, so only derived t
   (0..10) participants put in the urn on the filler trials of experiments 1b / 2b (one answer
   per participant and message). Raw files, so the production files' language criterion is
   applied here: participants whose stated native language is not English are dropped.
+- hf_simple_critical.csv / hf_complex_critical.csv: per message and answer <access,
+  observation>, how many participants said, on the critical trials of 1b / 2b, that a speaker
+  who sent this message had drawn `access` balls and seen `observation` red ones (only answers
+  given at least once; same language criterion).
+- hf_beliefs.csv: experiment 0, per state <access, observation> (all 65 of the urn) and number
+  of red balls 0..10: the mean and sd over trials of people's slider ratings, each trial's
+  ratings normalized to sum 1 (trials rating every number 0 are dropped), the mean raw rating,
+  and the number of trials.
 Deterministic: the same raw files give the same bytes.
 """
 from __future__ import annotations
@@ -134,10 +142,15 @@ def complex_trials(folder: Path) -> tuple[pd.DataFrame, dict]:
     return _participants(frame, message), source
 
 
-def _interpretation(folder: Path, name: str, sep: str, names: dict[str, str]) -> tuple[pd.DataFrame, dict]:
+def _english_trials(folder: Path, name: str, sep: str, kind: str) -> tuple[pd.DataFrame, dict]:
+    """One kind of trial ('f' filler, 'c' critical) of the native English speakers."""
     frame, source = _read(folder, name, sep)
     english = frame.groupby("id")["language"].first().map(_english)
-    fillers = frame[(frame["kind"] == "f") & frame["id"].map(english)]
+    return frame[(frame["kind"] == kind) & frame["id"].map(english)], source
+
+
+def _interpretation(folder: Path, name: str, sep: str, names: dict[str, str]) -> tuple[pd.DataFrame, dict]:
+    fillers, source = _english_trials(folder, name, sep, "f")
     rows = []
     for short, message in names.items():
         answers = fillers.loc[fillers["expression"] == short, "state"].astype(int)
@@ -145,6 +158,32 @@ def _interpretation(folder: Path, name: str, sep: str, names: dict[str, str]) ->
             k = int((answers == n_red).sum())
             rows.append({"message": message, "n_red": n_red, "count": k, "n": len(answers),
                          "proportion": k / len(answers)})
+    return pd.DataFrame(rows), source
+
+
+def _critical(folder: Path, name: str, sep: str, names: dict[str, str]) -> tuple[pd.DataFrame, dict]:
+    critical, source = _english_trials(folder, name, sep, "c")
+    rows = []
+    for short, message in names.items():
+        here = critical[critical["expression"] == short]
+        counts = here.groupby([here["access"].astype(int), here["observation"].astype(int)]).size()
+        for (a, o), k in counts.sort_index().items():
+            rows.append({"message": message, "access": a, "observation": o, "count": int(k), "n": len(here)})
+    return pd.DataFrame(rows), source
+
+
+def _beliefs(folder: Path) -> tuple[pd.DataFrame, dict]:
+    frame, source = _read(folder, "0.beliefs.csv", ";")
+    bins = [f"bin{k}" for k in range(11)]
+    ratings = frame[bins].to_numpy(float)
+    keep = ratings.sum(1) > 0
+    frame, ratings = frame[keep], ratings[keep]
+    normed = ratings / ratings.sum(1, keepdims=True)
+    rows = []
+    for (a, o), idx in frame.groupby(["access", "observation"]).indices.items():
+        for k in range(11):
+            rows.append({"access": int(a), "observation": int(o), "n_red": k, "mean": normed[idx, k].mean(),
+                         "sd": normed[idx, k].std(ddof=1), "mean_rating": ratings[idx, k].mean(), "n": len(idx)})
     return pd.DataFrame(rows), source
 
 
@@ -158,6 +197,9 @@ def derived(folder: Path) -> dict[str, tuple[pd.DataFrame, dict]]:
         "hf_complex_participants.csv": (complex_, c_src),
         "hf_simple_interpretation.csv": _interpretation(folder, "1b.simple_interpretation.csv", ";", SIMPLE_SHORT),
         "hf_complex_interpretation.csv": _interpretation(folder, "2b.complex_interpretation.csv", ",", COMPLEX_SHORT),
+        "hf_simple_critical.csv": _critical(folder, "1b.simple_interpretation.csv", ";", SIMPLE_SHORT),
+        "hf_complex_critical.csv": _critical(folder, "2b.complex_interpretation.csv", ",", COMPLEX_SHORT),
+        "hf_beliefs.csv": _beliefs(folder),
     }
 
 

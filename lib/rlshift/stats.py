@@ -148,39 +148,47 @@ def resample_weights(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarra
 
 # ------------------------------------------------------------------ the 2x2 of format x tuning
 
+def factorial_effects(values: dict, roles: tuple[str, str] = ("base", "tuned"),
+                      formats: tuple[str, str] = ("raw", "chat")) -> dict:
+    """The effects of a 2x2 (model role x prompt format) from its four cell values (numbers, or
+    arrays of bootstrap replicates, elementwise): the tuning effect within each format, the
+    format effect within each model, their interaction, and the confounded contrast a
+    one-format-per-model design reports."""
+    (b, t), (r, c) = roles, formats
+    m = values
+    return {f"tuning | {r}": m[(t, r)] - m[(b, r)],
+            f"tuning | {c}": m[(t, c)] - m[(b, c)],
+            f"format | {b}": m[(b, c)] - m[(b, r)],
+            f"format | {t}": m[(t, c)] - m[(t, r)],
+            "interaction": (m[(t, c)] - m[(b, c)]) - (m[(t, r)] - m[(b, r)]),
+            f"confounded ({t} {c} - {b} {r})": m[(t, c)] - m[(b, r)]}
+
+
 def factorial_contrasts(metric: Callable[[np.ndarray], float], cells: dict[tuple[str, str], np.ndarray],
                         roles: tuple[str, str] = ("base", "tuned"), formats: tuple[str, str] = ("raw", "chat"),
                         seed: int = 0, n_resamples: int = 2000) -> list[dict]:
-    """The effects of a 2x2 (model role x prompt format) on one metric, over the same items:
-    the tuning effect within each format, the format effect within each model, their
-    interaction, and the confounded contrast a one-format-per-model design reports. Each with a
-    paired bootstrap 95% CI (items resampled jointly in all four cells) and a bootstrap p-value.
+    """`factorial_effects` of one metric over the same items, each with a paired bootstrap 95%
+    CI (items resampled jointly in all four cells) and a bootstrap p-value.
 
     cells[(role, fmt)] is a per-item array (first axis = the same items in every cell) that
     `metric` reduces to a number."""
-    (b, t), (r, c) = roles, formats
-    arrays = {k: np.asarray(cells[k]) for k in [(b, r), (b, c), (t, r), (t, c)]}
-    n = len(next(iter(arrays.values())))
+    keys = [(role, fmt) for role in roles for fmt in formats]
+    arrays = {k: np.asarray(cells[k]) for k in keys}
+    n = len(arrays[keys[0]])
     if any(len(a) != n for a in arrays.values()):
         raise ValueError("every cell of the 2x2 must hold the same items")
-    defs = {f"tuning | {r}": lambda m: m[(t, r)] - m[(b, r)],
-            f"tuning | {c}": lambda m: m[(t, c)] - m[(b, c)],
-            f"format | {b}": lambda m: m[(b, c)] - m[(b, r)],
-            f"format | {t}": lambda m: m[(t, c)] - m[(t, r)],
-            "interaction": lambda m: (m[(t, c)] - m[(b, c)]) - (m[(t, r)] - m[(b, r)]),
-            f"confounded ({t} {c} - {b} {r})": lambda m: m[(t, c)] - m[(b, r)]}
-    observed = {k: metric(a) for k, a in arrays.items()}
+    observed = factorial_effects({k: metric(a) for k, a in arrays.items()}, roles, formats)
     rng = np.random.default_rng(seed)
-    boot = {name: np.empty(n_resamples) for name in defs}
+    replicates = {k: np.empty(n_resamples) for k in keys}
     for i in range(n_resamples):
         idx = rng.integers(0, n, n)
-        values = {k: metric(a[idx]) for k, a in arrays.items()}
-        for name, fn in defs.items():
-            boot[name][i] = fn(values)
+        for k, a in arrays.items():
+            replicates[k][i] = metric(a[idx])
+    boot = factorial_effects(replicates, roles, formats)
     rows = []
-    for name, fn in defs.items():
+    for name, estimate in observed.items():
         lo, hi = np.nanquantile(boot[name], [0.025, 0.975])
-        rows.append({"contrast": name, "estimate": float(fn(observed)), "ci_low": float(lo),
+        rows.append({"contrast": name, "estimate": float(estimate), "ci_low": float(lo),
                      "ci_high": float(hi), "p_value": bootstrap_p(boot[name]), "n": n})
     return rows
 

@@ -4,7 +4,8 @@ derived tables (`data/hf_*.csv`, made from the published raw files by
 
 In production, a speaker who drew `access` of an urn's 10 balls and saw `observation` red ones
 chose a message; in interpretation, a listener who heard a message said how many of the 10 balls
-are red."""
+are red (filler trials) or how many balls the speaker drew and saw red (critical trials); in
+experiment 0, people who saw a state rated how likely each number of red balls in the urn is."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +26,18 @@ def human_production(message_set: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def human_interpretation(message_set: str) -> pd.DataFrame:
     return pd.read_csv(manifest.verified(f"hf_{message_set}_interpretation.csv"))
+
+
+def human_critical(message_set: str) -> pd.DataFrame:
+    """Critical interpretation trials: per message, the <access, observation> people inferred
+    for the speaker (`count` of `n` answers), checked against the manifest."""
+    return pd.read_csv(manifest.verified(f"hf_{message_set}_critical.csv"))
+
+
+def human_beliefs() -> pd.DataFrame:
+    """Experiment 0: per state <access, observation> and number of red balls 0..10, people's
+    mean normalized rating (`mean`, a belief distribution over the urn), its sd, and trials `n`."""
+    return pd.read_csv(manifest.verified("hf_beliefs.csv"))
 
 
 def human_meanings(message_set: str) -> pd.DataFrame:
