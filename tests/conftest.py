@@ -49,7 +49,8 @@ def quick_book(tmp_path_factory):
         shutil.copy(paths.REPO_ROOT / name, root / name)
     shutil.copytree(paths.REPO_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("executed"))
     extras = {"reward_collapse": {"model_dir": str(root / "reward_models"),
-                                  "annotation_sheet": str(root / "annotation_sheet.csv")}}
+                                  "annotation_sheet": str(root / "annotation_sheet.csv")},
+              "tuned_pair": {"model_dir": str(root / "reward_models")}}  # its judge: the same trained model
     for study, entry in cli.studies().items():
         notebook = paths.REPO_ROOT / entry["notebook"]
         cli.execute(notebook, root / "book" / "executed" / notebook.name,

@@ -26,6 +26,7 @@ class GenerationSettings:
     n_samples: int = 1
     stop: tuple[str, ...] = ()  # the text is cut at the first of these
     seed: int = 0
+    top_k: int | None = None  # None: transformers' default (50); 0: no top-k cut (pure sampling at top_p = 1)
 
     def check(self) -> "GenerationSettings":
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
@@ -36,6 +37,9 @@ class GenerationSettings:
             raise InputError(f"temperature={self.temperature!r} is out of range: accepted >= 0 (0 = greedy).")
         if not 0 < self.top_p <= 1:
             raise InputError(f"top_p={self.top_p!r} is out of range: accepted (0, 1].")
+        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int)
+                                       or self.top_k < 0):
+            raise InputError(f"top_k={self.top_k!r} is not accepted: None, 0 (no cut) or a positive integer.")
         if self.temperature == 0 and self.n_samples > 1:
             raise InputError("n_samples > 1 with temperature 0 (greedy) would repeat one answer: "
                              "set a temperature > 0 or n_samples = 1.")
@@ -43,7 +47,8 @@ class GenerationSettings:
 
     def params(self) -> dict:
         return {"verb": "generate", "max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
-                "top_p": self.top_p, "n_samples": self.n_samples, "stop": list(self.stop), "seed": self.seed}
+                "top_p": self.top_p, "n_samples": self.n_samples, "stop": list(self.stop), "seed": self.seed} \
+            | ({"top_k": self.top_k} if self.top_k is not None else {})  # unset: the keys as before
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -76,6 +81,8 @@ def generate_call(loaded: LoadedModel, prompts: Sequence[Text], settings: Genera
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         sampling = {"do_sample": True, "temperature": settings.temperature, "top_p": settings.top_p} \
             if settings.temperature > 0 else {"do_sample": False}
+        if settings.top_k is not None and settings.temperature > 0:
+            sampling["top_k"] = settings.top_k
         for i in tqdm(todo, disable=not progress, desc=f"generate {loaded.info['spec']}"):
             enc = tok(prompts[i].text, return_tensors="pt", add_special_tokens=not chat).to(device)
             torch.manual_seed(_item_seed(settings.seed, prompts[i].item_id))

@@ -10,10 +10,13 @@ import pandas as pd
 from rlshift import models, paths, prompts
 from rlshift.cache import ScoreCache, check_folder
 from rlshift.engine import Scorer
-from rlshift.errors import InputError
+from rlshift.errors import InputError, unknown
 from rlshift.params import Param
+from rlshift.training.reward_model import UTILITIES
 
-ROLES = ("base", "sft", "tuned")  # a pair's base model, its SFT stage (where it has one), its tuned model
+ROLES = ("base", "sft", "tuned")
+TRAINED_PREFIX = "trained:"  # a reward model the reward-collapse chapter trains: trained:<utility>
+HUB_REWARD_MODEL = "OpenAssistant/reward-model-deberta-v3-large-v2"  # a pair's base model, its SFT stage (where it has one), its tuned model
 
 
 def _check_batch_size(value) -> None:
@@ -31,6 +34,22 @@ def pair_params(tuned: bool = True) -> tuple[Param, ...]:
         out += (Param("tuned_model", str, None, "Overrides the pair's tuned model.", optional=True,
                       check=models.check_spec),)
     return out
+
+
+def check_reward_model(parameter: str, spec: str, also: tuple[str, ...] = ()) -> None:
+    """A reward-model spec as the studies spell it: trained:<utility>, a hub id or a folder
+    (never a causal LM), or one of `also` (e.g. 'none')."""
+    if spec in also:
+        return
+    if spec.startswith(TRAINED_PREFIX):
+        if spec[len(TRAINED_PREFIX):] not in UTILITIES:
+            raise unknown("trained reward model", spec, [TRAINED_PREFIX + u for u in UTILITIES])
+        return
+    if models.describe_spec(spec)[0] == "embedded":
+        accepted = [TRAINED_PREFIX + u for u in UTILITIES] + [f"a hub id (e.g. {HUB_REWARD_MODEL})",
+                                                             "a local reward-model folder"] + [repr(a) for a in also]
+        raise InputError(f"parameter {parameter!r}: {spec!r} is a causal language model, not a reward model. "
+                         f"Accepted: {', '.join(accepted)}.")
 
 
 def seed(help: str = "Seed for sampling, few-shot draws, splits and resampling.") -> Param:

@@ -271,6 +271,78 @@ def token_kl(policy, reference, tokenizer, prompts: Sequence[str], responses: Se
     return np.array(out)
 
 
+def first_token_labels(tokenizer) -> np.ndarray:
+    """Per token id, the id it counts as at a reply's first position: the word-initial marker
+    ('\u2581' in SentencePiece, '\u0120' in byte-level BPE) dropped where the vocabulary holds the bare
+    piece, so that 'I' after a chat template and '\u2581I' after 'Assistant:' are one first word."""
+    vocab = tokenizer.get_vocab()
+    labels = np.arange(max(vocab.values()) + 1)
+    for piece, i in vocab.items():
+        if len(piece) > 1 and piece[0] in ("\u2581", "\u0120") and piece[1:] in vocab:
+            labels[i] = vocab[piece[1:]]
+    return labels
+
+
+def align_renderings(a: Sequence[int], b: Sequence[int]) -> tuple[int, int, int]:
+    """A reply's tokens in two renderings (e.g. 'I can' and ' I can'): (a's head, b's head,
+    shared tail), the tail being their longest common suffix; the heads hold the first word."""
+    tail = 0
+    while tail < min(len(a), len(b)) and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    return len(a) - tail, len(b) - tail, tail
+
+
+def reply_divergences(readings: dict, contexts: dict[str, Sequence[Sequence[int]]],
+                      replies: dict[str, Sequence[Sequence[int]]], pairs: Sequence[tuple[str, str]],
+                      labels: np.ndarray, todo: Sequence[int]):
+    """Token-level KL between readings of the same replies, exact over the vocabulary.
+
+    readings: name -> (model, format); contexts[format][j] and replies[format][j]: the token ids
+    of reply j's prompt and of its content in that format. For each reply j and pair (a, b):
+    sum over the reply's tokens of KL(a(.|x_a, y<t) || b(.|x_b, y<t)). Readings of one format
+    read the same ids; across formats the positions are aligned on the reply's shared tail
+    (align_renderings) and the first position compares first-token distributions after
+    `labels` merges '\u2581I' into 'I' (a coarsening: a lower bound on that position's KL); head
+    tokens beyond the first (rare: a first word split differently) are skipped and flagged.
+    Also each reading's summed log-prob of the reply. Yields (j, value) one reply at a time."""
+    import torch
+
+    for j in todo:
+        lp, logp = {}, {}
+        for name, (model, fmt) in readings.items():
+            ctx, rep = list(contexts[fmt][j]), list(replies[fmt][j])
+            ids = torch.tensor([ctx + rep], device=next(model.parameters()).device)
+            with torch.inference_mode():
+                logits = model(ids, logits_to_keep=len(rep) + 1).logits[0, :-1].float()
+            lp[name] = torch.log_softmax(logits, -1).cpu()
+            logp[name] = float(lp[name][torch.arange(len(rep)), torch.tensor(rep)].sum()) if rep else 0.0
+        fmts = sorted(replies)
+        heads = dict(zip(fmts, align_renderings(replies[fmts[0]][j], replies[fmts[-1]][j])[:2]))
+        kl, probs = {}, {}
+        for a, b in pairs:
+            (_, fa), (_, fb) = readings[a], readings[b]
+            pa, qa = lp[a], lp[b]
+            if a not in probs:
+                probs[a] = pa.exp()
+            if fa == fb:
+                kl[f"{a}||{b}"] = float((probs[a] * (pa - qa)).sum())
+                continue
+            ha, hb = heads[fa], heads[fb]
+            tail = len(replies[fa][j]) - ha
+            value = float((probs[a][ha:] * (pa[ha:] - qa[hb:hb + tail])).sum()) if tail else 0.0
+            if ha and hb:
+                index = torch.arange(pa.shape[1])
+                known = min(len(labels), pa.shape[1])
+                index[:known] = torch.as_tensor(labels[:known]).clamp(max=pa.shape[1] - 1)
+                first_p = torch.zeros(pa.shape[1]).index_add_(0, index, probs[a][0])
+                first_q = torch.zeros(pa.shape[1]).index_add_(0, index, qa[0].exp())
+                keep = first_p > 0
+                value += float((first_p[keep] * (first_p[keep].log() - first_q[keep].clamp_min(1e-30).log())).sum())
+            kl[f"{a}||{b}"] = value
+        yield [(j, {"kl": kl, "logp": logp, "n_tokens": {f: len(r[j]) for f, r in replies.items()},
+                    "regular": len(set(heads.values())) == 1 and max(heads.values()) <= 1})]
+
+
 def implicit_reward_accuracy(scores: pd.DataFrame, beta: float) -> dict:
     """From per-pair sequence log-probs (columns policy_chosen, policy_rejected, reference_chosen,
     reference_rejected): held-out accuracy of the implicit reward, its margin and the DPO loss."""

@@ -2,7 +2,7 @@
 utility), their training data and settings, the evaluation data, and the base model's samples."""
 from __future__ import annotations
 
-from rlshift import models, paths
+from rlshift import paths
 from rlshift.data import annotations, preferences
 from rlshift.data.preferences import ANSWER_FORMATS
 from rlshift.engine import INPUT_FORMS
@@ -11,22 +11,9 @@ from rlshift.params import Param, Schema
 from rlshift.studies import common
 from rlshift.training.reward_model import UTILITIES
 
-TRAINED_PREFIX = "trained:"
+TRAINED_PREFIX = common.TRAINED_PREFIX
 OPEN_NAMES = tuple(n for n in preferences.NAMES if preferences.kind_of(n) == "open")
 DEFAULT_TRAIN_DATA = {"boolq": 56, "hhh_alignment": 40, "hh_rlhf": 56}
-
-
-def _check_reward_model(spec) -> None:
-    if spec.startswith(TRAINED_PREFIX):
-        utility = spec[len(TRAINED_PREFIX):]
-        if utility not in UTILITIES:
-            raise unknown("trained reward model", spec, [TRAINED_PREFIX + u for u in UTILITIES])
-        return
-    kind, _ = models.describe_spec(spec)
-    if kind == "embedded":
-        raise InputError(f"parameter 'reward_model': {spec!r} is a causal language model, not a reward model. "
-                         f"Accepted: {', '.join(TRAINED_PREFIX + u for u in UTILITIES)}, a hub id "
-                         f"(e.g. OpenAssistant/reward-model-deberta-v3-large-v2) or a local reward-model folder.")
 
 
 def _check_train_data(table) -> None:
@@ -50,7 +37,7 @@ PARAMS = Schema(
     Param("reward_model", str, "trained:standard",
           "The reward model of the main analysis: 'trained:standard' / 'trained:prompt_aware' (trained in the "
           "book), a hub id (e.g. OpenAssistant/reward-model-deberta-v3-large-v2) or a local folder.",
-          check=_check_reward_model),
+          check=lambda v: common.check_reward_model("reward_model", v)),
     Param("trained_utilities", list, list(UTILITIES),
           "Train one reward model per utility and analyse each (the extension); [] trains none.",
           choices=UTILITIES),

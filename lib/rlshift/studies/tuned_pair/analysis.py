@@ -1,4 +1,6 @@
-"""The tuned-pair chapter's tables, from every role's log-probs and replies."""
+"""The tuned-pair chapter's tables on held-out pairs (likelihood preference in both formats,
+the DPO implicit reward, the format x tuning contrasts) and the judge's win rates: pure
+functions of score tables (the KL tables are in `divergence`, the seed recipe in `recipe`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlshift import artifacts, models, prompts, stats
-from rlshift.studies.tuned_pair.inputs import chat_prompt
-from rlshift.training.policy import implicit_reward_accuracy, token_kl
+from rlshift import artifacts, stats
+from rlshift.training.policy import implicit_reward_accuracy
+
+STAGES = {"SFT": ("base", "sft"), "DPO": ("sft", "tuned"), "SFT + DPO": ("base", "tuned")}
 
 
 def likelihood_preference(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -25,15 +28,39 @@ def likelihood_preference(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def preference_by_format(scores: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
+    """likelihood_preference for each format (scores[format][role])."""
+    return pd.concat([likelihood_preference(s).assign(format=fmt) for fmt, s in scores.items()], ignore_index=True)
+
+
+def prefers_chosen(s: pd.DataFrame) -> np.ndarray:
+    return (s["logp_chosen"] > s["logp_rejected"]).to_numpy(float)
+
+
 def role_tests(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """McNemar's exact test between consecutive roles on 'prefers the chosen reply' (summed)."""
     rows = []
-    for a, b in (("base", "sft"), ("sft", "tuned"), ("base", "tuned")):
+    for a, b in STAGES.values():
         if a in scores and b in scores:
-            pa = scores[a]["logp_chosen"] > scores[a]["logp_rejected"]
-            pb = scores[b]["logp_chosen"] > scores[b]["logp_rejected"]
+            pa, pb = prefers_chosen(scores[a]).astype(bool), prefers_chosen(scores[b]).astype(bool)
             rows.append({"from": a, "to": b, "change": pb.mean() - pa.mean(), **stats.mcnemar_test(pa, pb)})
     return pd.DataFrame(rows)
+
+
+def preference_contrasts(scores: dict[str, dict[str, pd.DataFrame]], seed: int = 0,
+                         n_resamples: int = 2000) -> pd.DataFrame:
+    """The 2x2 of format x tuning for each stage, on the share preferring the chosen reply
+    (summed log-prob): the stage's effect within each format, the format's within each role,
+    their interaction and the confounded contrast (stats.factorial_contrasts, paired bootstrap
+    over pairs); p-values Holm-adjusted over every row of the table."""
+    rows = []
+    for stage, (a, b) in STAGES.items():
+        cells = {(role, fmt): prefers_chosen(scores[fmt][role]) for role in (a, b) for fmt in ("raw", "chat")}
+        for row in stats.factorial_contrasts(np.mean, cells, roles=(a, b), seed=seed, n_resamples=n_resamples):
+            rows.append({"stage": stage, **row})
+    out = pd.DataFrame(rows)
+    out["p_holm"] = stats.holm(out["p_value"])
+    return out
 
 
 def implicit_reward(scores: dict[str, pd.DataFrame], beta: float) -> pd.DataFrame:
@@ -48,22 +75,6 @@ def implicit_reward(scores: dict[str, pd.DataFrame], beta: float) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def kl_table(loaded: dict[str, models.LoadedModel], replies: dict[str, pd.DataFrame], pairs) -> pd.DataFrame:
-    """KL(role || reference) per reply, summed over its tokens, on the role's own samples."""
-    tokenizer = prompts.with_chat_template(loaded["base"].tokenizer)
-    contexts = {p.pair_id: chat_prompt(tokenizer, p) for p in pairs}
-    rows = []
-    for policy, reference in (("sft", "base"), ("tuned", "base"), ("tuned", "sft")):
-        frame = replies[policy]
-        frame = frame[frame["text"].str.strip() != ""]
-        kl = token_kl(loaded[policy].model, loaded[reference].model, tokenizer,
-                      [contexts[i] for i in frame["item_id"]], list(frame["text"]))
-        lo, hi = stats.bootstrap_ci(lambda idx, kl=kl: float(np.mean(kl[idx])), len(kl))
-        rows.append({"policy": policy, "reference": reference, "n_replies": len(kl), "kl_mean": float(np.mean(kl)),
-                     "kl_low": lo, "kl_high": hi, "kl_median": float(np.median(kl))})
-    return pd.DataFrame(rows)
-
-
 def training_curves(folder: Path, metrics) -> pd.DataFrame:
     """One training stage's per-step log (long format: step, metric, value)."""
     log = artifacts.training_log(folder)
@@ -72,3 +83,61 @@ def training_curves(folder: Path, metrics) -> pd.DataFrame:
     return log.melt(id_vars=["step"], value_vars=present, var_name="metric").dropna()
 
 
+# ------------------------------------------------------------------ the judge
+
+def _share(hits: float, n: int) -> dict:
+    lo, hi = stats.wilson(hits, n)
+    return {"n": n, "rate": hits / n if n else np.nan, "low": lo, "high": hi}
+
+
+def judge_accuracy(pair_rewards: pd.DataFrame) -> pd.DataFrame:
+    """The judge's pairwise accuracy on held-out HH-RLHF pairs (chosen rewarded above rejected;
+    a tie counts half), Wilson 95% interval."""
+    wins = (pair_rewards["r_chosen"] > pair_rewards["r_rejected"]).sum()
+    ties = (pair_rewards["r_chosen"] == pair_rewards["r_rejected"]).sum()
+    out = _share(float(wins + ties / 2), len(pair_rewards))
+    return pd.DataFrame([{"reading": "judge accuracy (chosen > rejected)", **out, "ties": int(ties)}])
+
+
+def win_outcomes(reply_reward: pd.Series, replies: pd.DataFrame, chosen_reward: pd.Series) -> pd.DataFrame:
+    """Per role and prompt: 1 where the role's reply beats the held-out chosen reply, 0.5 on a
+    tie, 0 where it loses (replies: item_id, role; chosen_reward indexed by pair id)."""
+    r_chosen = replies["item_id"].map(chosen_reward).to_numpy(float)
+    r_reply = reply_reward.loc[replies.index].to_numpy(float)
+    win = np.where(r_reply > r_chosen, 1.0, np.where(r_reply == r_chosen, 0.5, 0.0))
+    return pd.DataFrame({"item_id": replies["item_id"].to_numpy(), "role": replies["role"].to_numpy(),
+                         "r_reply": r_reply, "r_chosen": r_chosen, "win": win})
+
+
+def win_rates(outcomes: pd.DataFrame, reading: str) -> pd.DataFrame:
+    """Per role: the share of prompts whose reply beats the chosen reply (ties half; Wilson 95%)."""
+    rows = [{"reading": reading, "role": role, **_share(float(part["win"].sum()), len(part)),
+             "ties": int((part["win"] == 0.5).sum()), "mean_margin": float((part["r_reply"] - part["r_chosen"]).mean())}
+            for role, part in outcomes.groupby("role", sort=False)]
+    return pd.DataFrame(rows)
+
+
+def win_tests(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """McNemar's exact test of each stage on 'beats the chosen reply', paired by prompt (ties as
+    losses), Holm-adjusted over the stages."""
+    wide = outcomes.pivot_table(index="item_id", columns="role", values="win")
+    rows = []
+    for stage, (a, b) in STAGES.items():
+        if a in wide and b in wide:
+            pa, pb = (wide[a] == 1).to_numpy(), (wide[b] == 1).to_numpy()
+            rows.append({"stage": stage, "from": a, "to": b, "change": pb.mean() - pa.mean(),
+                         **stats.mcnemar_test(pa, pb)})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["p_holm"] = stats.holm(out["p_value"])
+    return out
+
+
+def implicit_outcomes(replies: pd.DataFrame, logp_tuned: pd.Series, logp_sft: pd.Series,
+                      chat_scores: dict[str, pd.DataFrame], beta: float) -> pd.DataFrame:
+    """The secondary, circular reading: DPO's own implicit reward beta * log(pi_tuned / pi_sft)
+    as the judge of every role's reply against the chosen reply (chat format)."""
+    t, s = chat_scores["tuned"].set_index("pair_id"), chat_scores["sft"].set_index("pair_id")
+    chosen = beta * (t["logp_chosen"] - s["logp_chosen"])
+    reward = beta * (logp_tuned - logp_sft)
+    return win_outcomes(reward, replies, chosen)

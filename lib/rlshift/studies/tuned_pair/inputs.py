@@ -1,5 +1,6 @@
 """The tuned-pair chapter's inputs: the three roles as model specs (committed or retrained
-adapters), the held-out pairs, every role's log-probs of their replies, and sampled replies."""
+adapters), the held-out pairs, every role's log-probs of their replies in both formats, sampled
+replies, the token-level KL between readings of one pool of replies, and the judge's rewards."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,23 +13,45 @@ from rlshift import artifacts, models, paths, prompts
 from rlshift.cache import ScoreCache
 from rlshift.data import preferences
 from rlshift.engine import GenerationSettings, Scorer
+from rlshift.engine.caching import Call, run
 from rlshift.requests import Request, Text
 from rlshift.training import policy
 
 TEMPLATE = "gemma-chat-hh-v1"
+RAW_TEMPLATE = "hh-raw-v1"
+FORMATS = ("raw", "chat")
+RAW_STOP = ("\n\nHuman:", "\nHuman:")
+# The pool's samplers: each role replies in the format it is used in (the base continues HH's own
+# transcript, which it can; the tuned stages answer in the chat template they were trained on).
+SAMPLERS = {"base": "raw", "sft": "chat", "tuned": "chat"}
+# Every divergence measured on the pool: (policy reading, reference reading, what it isolates).
+DIVERGENCES = (
+    ("sft-chat", "base-chat", "SFT | chat"),
+    ("sft-raw", "base-raw", "SFT | raw"),
+    ("sft-chat", "base-raw", "SFT + format (each as used)"),
+    ("base-chat", "base-raw", "format | base"),
+    ("sft-chat", "sft-raw", "format | SFT"),
+    ("tuned-chat", "sft-chat", "DPO | chat"),
+    ("tuned-raw", "sft-raw", "DPO | raw"),
+    ("tuned-chat", "base-chat", "SFT + DPO | chat"),
+    ("tuned-raw", "base-raw", "SFT + DPO | raw"),
+    ("tuned-chat", "base-raw", "SFT + DPO + format (each as used)"),
+)
+PAIR = "embedded"  # the catalogue pair whose stages this chapter trains
+KL_VERSION = "reply-kl-v1"  # bump when policy.reply_divergences changes what it computes
 
 
 def role_specs(P: dict) -> tuple[dict[str, str], policy.TuneConfig, dict[str, Path]]:
     """The pair's roles (base, SFT, tuned = SFT + DPO) as model specs, the training
     configuration, and each training stage's adapter folder: the committed adapters (via the
     catalogue), or adapters retrained now into the cache and merged into local folders."""
-    committed = {"base": "embedded:gemma-3-270m", "sft": "embedded:gemma-3-270m-sft",
-                 "tuned": "embedded:gemma-3-270m-dpo"}
+    committed = models.pair(PAIR).stages()
     if not P["retrain"]:
         config = policy.TuneConfig(**{k: v for k, v in artifacts.training_record("gemma-3-270m-dpo")["config"].items()
                                       if k != "target_modules"})
         return committed, config, {s: artifacts.ADAPTER_DIR / f"gemma-3-270m-{s}" for s in policy.STAGES}
-    config = dataclasses.replace(policy.TuneConfig(), n_sft=P["n_sft"], n_dpo=P["n_dpo"], epochs=P["epochs"]).check()
+    config = dataclasses.replace(policy.TuneConfig(), n_sft=P["n_sft"], n_dpo=P["n_dpo"], epochs=P["epochs"],
+                                 seed=P["train_seed"]).check()
     key = hashlib.sha256(repr(dataclasses.asdict(config)).encode()).hexdigest()[:12]
     root = paths.cache_dir() / "adapters" / key
     dirs = {s: root / f"gemma-3-270m-{s}" for s in policy.STAGES}
@@ -46,7 +69,7 @@ def role_specs(P: dict) -> tuple[dict[str, str], policy.TuneConfig, dict[str, Pa
 
 
 def heldout(config: policy.TuneConfig, n: int, seed: int, mirror=None) -> tuple[list, dict]:
-    tokenizer = prompts.with_chat_template(_base_tokenizer())
+    tokenizer = prompts.with_chat_template(base_tokenizer())
     return policy.select_pairs(tokenizer, "eval", n, dataclasses.replace(config, seed=seed), mirror)
 
 
@@ -60,7 +83,7 @@ def hhh_pairs(n, seed: int) -> tuple[list, dict]:
     return chosen.pairs, chosen.provenance
 
 
-def _base_tokenizer():
+def base_tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(models.embedded_path("gemma-3-270m"))
@@ -77,15 +100,31 @@ def chat_prompt(tokenizer, pair) -> str:
     return prompts.chat_messages(tokenizer, _messages(pair))
 
 
+def raw_prompt(pair) -> str:
+    """The pair's history as HH-RLHF's own transcript, 'Human: ... Assistant:' (the raw format)."""
+    text = pair.prompt.strip()
+    return f"{text if text.startswith('Human:') else 'Human: ' + text}\n\nAssistant:"
+
+
+def context(tokenizer, pair, fmt: str) -> str:
+    return chat_prompt(tokenizer, pair) if fmt == "chat" else raw_prompt(pair)
+
+
+def reply_in(reply: str, fmt: str) -> str:
+    """A whole reply as scored after its context: the chat turn's end, or the next human turn."""
+    return prompts.reply_text(reply) if fmt == "chat" else f" {reply.strip()}\n\nHuman:"
+
+
 def score_pairs(loaded: models.LoadedModel, pairs, data_version: str, cache: ScoreCache | None,
-                batch_size="auto") -> pd.DataFrame:
-    """Per pair: the role's summed log-probs of the chosen and the rejected reply, both in
-    Gemma's chat format (the same text for every role, so their differences are log-ratios)."""
+                batch_size="auto", fmt: str = "chat") -> pd.DataFrame:
+    """Per pair: the role's summed log-probs of the chosen and the rejected reply, both in one
+    format (chat: Gemma's template; raw: HH's transcript), the same text for every role, so
+    their differences are log-ratios."""
     tokenizer = prompts.with_chat_template(loaded.tokenizer)
-    requests = [Request(p.pair_id, chat_prompt(tokenizer, p),
-                        (prompts.reply_text(p.chosen), prompts.reply_text(p.rejected))) for p in pairs]
+    requests = [Request(p.pair_id, context(tokenizer, p, fmt), (reply_in(p.chosen, fmt), reply_in(p.rejected, fmt)))
+                for p in pairs]
     frame = Scorer(loaded, cache, batch_size=batch_size, progress=False).continuation_logprobs(
-        requests, chat=True, template=TEMPLATE, data_version=data_version)
+        requests, chat=fmt == "chat", template=TEMPLATE if fmt == "chat" else RAW_TEMPLATE, data_version=data_version)
     wide = frame.pivot_table(index="item_id", columns="option_index", values=["logprob", "n_tokens"])
     out = pd.DataFrame({"pair_id": wide.index, "logp_chosen": wide[("logprob", 0)].to_numpy(),
                         "logp_rejected": wide[("logprob", 1)].to_numpy(),
@@ -94,18 +133,83 @@ def score_pairs(loaded: models.LoadedModel, pairs, data_version: str, cache: Sco
     return out.set_index("pair_id").loc[[p.pair_id for p in pairs]].reset_index()
 
 
-def sample_replies(loaded: models.LoadedModel, pairs, settings: GenerationSettings,
-                   data_version: str, cache: ScoreCache | None, chat: bool) -> pd.DataFrame:
-    """Replies to held-out prompts: chat format for the tuned roles, the HH transcript format
-    ('Human: ... Assistant:') for the base, which has never seen a chat template."""
+def score_replies(loaded: models.LoadedModel, pairs, replies: pd.DataFrame, data_version: str,
+                  cache: ScoreCache | None, batch_size="auto") -> pd.Series:
+    """The role's summed log-prob (chat format) of other roles' replies to the pairs' prompts
+    (`replies`: item_id, role, text; one reply per item and role), indexed like `replies`."""
     tokenizer = prompts.with_chat_template(loaded.tokenizer)
-    if chat:
-        texts = [Text(p.pair_id, chat_prompt(tokenizer, p)) for p in pairs]
-    else:
-        texts = [Text(p.pair_id, f"{p.prompt.strip()}\n\nAssistant:") for p in pairs]
-        settings = dataclasses.replace(settings, stop=("\n\nHuman:", "\nHuman:"))
-    return Scorer(loaded, cache, progress=False).generate(texts, settings, chat=chat,
-                                                           template=f"{TEMPLATE}-{'chat' if chat else 'hh'}",
+    by_id = {p.pair_id: p for p in pairs}
+    requests = [Request(f"{r.item_id}:{r.role}", chat_prompt(tokenizer, by_id[r.item_id]),
+                        (prompts.reply_text(r.text),)) for r in replies.itertuples()]
+    frame = Scorer(loaded, cache, batch_size=batch_size, progress=False).continuation_logprobs(
+        requests, chat=True, template=f"{TEMPLATE}-replies", data_version=data_version)
+    return pd.Series(frame.set_index("item_id").loc[[q.item_id for q in requests], "logprob"].to_numpy(),
+                     index=replies.index)
+
+
+def sample_replies(loaded: models.LoadedModel, pairs, settings: GenerationSettings,
+                   data_version: str, cache: ScoreCache | None, fmt: str) -> pd.DataFrame:
+    """Replies to held-out prompts in one format: chat (the tuned roles' own) or raw (the HH
+    transcript, cut where the next 'Human:' turn would begin)."""
+    tokenizer = prompts.with_chat_template(loaded.tokenizer)
+    texts = [Text(p.pair_id, context(tokenizer, p, fmt)) for p in pairs]
+    if fmt == "raw":
+        settings = dataclasses.replace(settings, stop=RAW_STOP)
+    return Scorer(loaded, cache, progress=False).generate(texts, settings, chat=fmt == "chat",
+                                                           template=f"{TEMPLATE}-{'chat' if fmt == 'chat' else 'hh'}",
                                                            data_version=data_version)
 
 
+def role_replies(loaded: dict[str, models.LoadedModel], pairs, settings: GenerationSettings, data_version: str,
+                 cache: ScoreCache | None) -> pd.DataFrame:
+    """One reply per prompt from each role, in the format it is used in (SAMPLERS): item_id,
+    role, format, text."""
+    frames = [sample_replies(loaded[role], pairs, settings, data_version, cache, fmt).assign(role=role, format=fmt)
+              for role, fmt in SAMPLERS.items() if role in loaded]
+    return pd.concat(frames, ignore_index=True)[["item_id", "role", "format", "text"]]
+
+
+def _reply_ids(tokenizer, text: str, fmt: str) -> list[int]:
+    """A reply's content tokens as the format renders them after its context ('I' after the
+    chat template's 'model\\n', '\\u2581I' after 'Assistant:'); where it stops is not scored."""
+    return tokenizer(text.strip() if fmt == "chat" else " " + text.strip(), add_special_tokens=False).input_ids
+
+
+def divergences(loaded: dict[str, models.LoadedModel], pool: pd.DataFrame, pairs, data_version: str,
+                cache: ScoreCache | None) -> pd.DataFrame:
+    """Every divergence of DIVERGENCES on every reply of the pool (policy.reply_divergences;
+    cached): one row per reply x divergence (item_id, sampler, policy, reference, contrast, kl),
+    with each reading's summed log-prob of the reply (logp:<reading>) and whether the reply's
+    first word is one token in both renderings (regular)."""
+    tokenizer = prompts.with_chat_template(loaded["base"].tokenizer)
+    by_id = {p.pair_id: p for p in pairs}
+    readings = {f"{role}-{fmt}": (loaded[role].model, fmt) for role in ("base", "sft", "tuned") for fmt in FORMATS}
+    texts = [Text(f"{r.item_id}:{r.role}", r.text) for r in pool.itertuples()]
+    contexts = {fmt: [tokenizer(context(tokenizer, by_id[r.item_id], fmt), add_special_tokens=fmt == "raw").input_ids
+                      for r in pool.itertuples()] for fmt in FORMATS}
+    replies = {fmt: [_reply_ids(tokenizer, r.text, fmt) for r in pool.itertuples()] for fmt in FORMATS}
+    names = [(a, b) for a, b, _ in DIVERGENCES]
+    labels = policy.first_token_labels(tokenizer)
+    item_context = {t.item_id: by_id[r.item_id] for t, r in zip(texts, pool.itertuples())}
+
+    def compute(todo):
+        return policy.reply_divergences(readings, contexts, replies, names, labels, todo)
+
+    def valid(value, text) -> bool:
+        return isinstance(value, dict) and set(value.get("kl", {})) == {f"{a}||{b}" for a, b in names}
+
+    def table(reqs, values) -> pd.DataFrame:
+        rows = []
+        for req, value, sampler in zip(reqs, values, pool["role"]):
+            for a, b, what in DIVERGENCES:
+                rows.append({"item_id": req.item_id.rsplit(":", 1)[0], "sampler": sampler, "policy": a,
+                             "reference": b, "contrast": what, "kl": value["kl"][f"{a}||{b}"],
+                             "regular": value["regular"], "tokens": value["n_tokens"]["chat"],
+                             **{f"logp:{k}": v for k, v in value["logp"].items()}})
+        return pd.DataFrame(rows)
+
+    call = Call("reply_kl", texts, lambda t: {"reply": t.text, "prompt": item_context[t.item_id].prompt},
+                {"verb": "reply_kl", "code": KL_VERSION, "divergences": names}, compute, valid, table)
+    key = "+".join(loaded[r].key for r in ("base", "sft", "tuned"))
+    return run(call, cache, key, "+".join(loaded[r].info["spec"] for r in ("base", "sft", "tuned")),
+               template=f"{TEMPLATE}+{RAW_TEMPLATE}", data_version=data_version)

@@ -1,0 +1,127 @@
+"""How far each stage moved: KL tables on one common pool of replies (from inputs.divergences:
+one row per reply x divergence), with bootstrap intervals and paired tests over prompts.
+
+Estimator: for a reply y to prompt x and two readings p, q (a role reading x in a format),
+D(p||q; y) = sum over y's content tokens of KL(p(.|x_p, y<t) || q(.|x_q, y<t)), exact over the
+vocabulary. Two averages of it over the same pool:
+- `pool`: over every reply of the pool (one per prompt from each role, each in the format it is
+  used in, sampled at temperature 1): the same replies for every divergence, so every row is
+  comparable with every other; it is E_m[D], m the equal mixture of the three roles' replies;
+- `own`: over the policy's own replies only (where the policy reading is one of the pool's
+  samplers): the chain rule makes this an unbiased estimate of the KL between the policy's and
+  the reference's distributions over reply content, KL(p||q) itself.
+Both are averaged per prompt first; intervals are percentile bootstraps over prompts."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from rlshift import stats
+from rlshift.studies.tuned_pair.inputs import DIVERGENCES, SAMPLERS
+
+# The paired comparisons behind "most of the distance is SFT's": (name, a, b, which average).
+COMPARISONS = (
+    ("SFT | chat > DPO | chat (pool)", "SFT | chat", "DPO | chat", "pool"),
+    ("SFT | chat > DPO | chat (own replies)", "SFT | chat", "DPO | chat", "own"),
+    ("SFT | raw > DPO | raw (pool)", "SFT | raw", "DPO | raw", "pool"),
+    ("SFT + format > DPO | chat (pool)", "SFT + format (each as used)", "DPO | chat", "pool"),
+)
+
+
+def _own(frame: pd.DataFrame) -> pd.Series:
+    """Whether the row's reply was sampled by its policy reading (role and format)."""
+    role = frame["policy"].str.split("-").str[0]
+    fmt = frame["policy"].str.split("-").str[1]
+    return (frame["sampler"] == role) & (role.map(SAMPLERS) == fmt)
+
+
+def per_prompt(div: pd.DataFrame, average: str) -> pd.DataFrame:
+    """[prompt x contrast] mean divergence over the pool's replies ('pool') or the policy's own ('own')."""
+    part = div if average == "pool" else div[_own(div)]
+    return part.pivot_table(index="item_id", columns="contrast", values="kl", aggfunc="mean")
+
+
+def _mean_ci(x: np.ndarray, seed: int, n_resamples: int) -> tuple[float, float, float]:
+    x = x[~np.isnan(x)]
+    if len(x) < 2:
+        return (float(x.mean()) if len(x) else np.nan), np.nan, np.nan
+    lo, hi = stats.bootstrap_ci(lambda idx: float(x[idx].mean()), len(x), seed, n_resamples)
+    return float(x.mean()), lo, hi
+
+
+def kl_table(div: pd.DataFrame, seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
+    """Per divergence: its mean over the pool and over the policy's own replies (nats per
+    reply), each with a bootstrap 95% interval over prompts."""
+    tables = {a: per_prompt(div, a) for a in ("pool", "own")}
+    rows = []
+    for policy, reference, what in DIVERGENCES:
+        row = {"contrast": what, "policy": policy, "reference": reference}
+        for average, t in tables.items():
+            x = t[what].to_numpy(float) if what in t else np.array([])
+            mean, lo, hi = _mean_ci(x, seed, n_resamples)
+            row.update({f"kl_{average}": mean, f"{average}_low": lo, f"{average}_high": hi})
+        part = div[div["contrast"] == what]
+        row.update({"n_prompts": part["item_id"].nunique(), "n_replies": len(part),
+                    "irregular_replies": int((~part["regular"]).sum())})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def kl_tests(div: pd.DataFrame, seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
+    """Paired by prompt: is the first divergence larger than the second? Mean difference with a
+    bootstrap 95% interval, a one-sided sign-flip permutation p-value, Holm over the rows."""
+    tables = {a: per_prompt(div, a) for a in ("pool", "own")}
+    rows = []
+    for name, a, b, average in COMPARISONS:
+        t = tables[average]
+        if a not in t or b not in t:
+            continue
+        d = (t[a] - t[b]).dropna().to_numpy(float)
+        mean, lo, hi = _mean_ci(d, seed, n_resamples)
+        p = np.nan
+        if len(d) >= 2:
+            p = float(sps.permutation_test((d,), np.mean, permutation_type="samples", alternative="greater",
+                                           n_resamples=n_resamples, random_state=np.random.default_rng(seed)).pvalue)
+        rows.append({"comparison": name, "first": a, "second": b, "average": average, "n_prompts": len(d),
+                     "difference": mean, "ci_low": lo, "ci_high": hi, "p_greater": p})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["p_holm"] = stats.holm(out["p_greater"])
+    return out
+
+
+def format_table(div: pd.DataFrame, seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
+    """How much of a stage's KL from the base is the format, two ways, on the pool (ratios of
+    means over prompts, bootstrap 95% intervals over prompts):
+    - `format_share` = 1 - D(stage-chat || base-raw) / D(stage-chat || base-chat): what goes when
+      the base reads the prompt in its own transcript instead of the template it never saw
+      (negative: the base's own format is further from the stage);
+    - `chat_specific` = 1 - D(stage-raw || base-raw) / D(stage-chat || base-chat): the share of
+      the KL measured in the chat template that is absent where both read the base's own
+      transcript (the format x tuning interaction, as a share)."""
+    t = per_prompt(div, "pool")
+    rows = []
+    for stage in ("SFT", "SFT + DPO"):
+        chat, mixed, raw = f"{stage} | chat", f"{stage} + format (each as used)", f"{stage} | raw"
+        if not {chat, mixed, raw} <= set(t):
+            continue
+        c, m, r = (t[k].to_numpy(float) for k in (chat, mixed, raw))
+        row = {"stage": stage, "kl_chat": float(c.mean()), "kl_stage_chat_base_raw": float(m.mean()),
+               "kl_raw": float(r.mean()), "n_prompts": len(c)}
+        for name, other in (("format_share", m), ("chat_specific", r)):
+            def share(idx, other=other):
+                return float(1 - other[idx].mean() / c[idx].mean())
+
+            lo, hi = stats.bootstrap_ci(share, len(c), seed, n_resamples) if len(c) >= 2 else (np.nan, np.nan)
+            row.update({name: share(np.arange(len(c))), f"{name}_low": lo, f"{name}_high": hi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def reply_lengths(pool: pd.DataFrame, tokenizer) -> pd.DataFrame:
+    """Per role of the pool: its format, mean reply length in tokens, and empty replies."""
+    return pd.DataFrame([{"role": role, "format": part["format"].iloc[0], "replies": len(part),
+                          "mean reply tokens": float(part["text"].map(lambda t: len(tokenizer(t).input_ids)).mean()),
+                          "empty replies": int((part["text"].str.strip() == "").sum())}
+                         for role, part in pool.groupby("role", sort=False)])
