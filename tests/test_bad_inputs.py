@@ -352,7 +352,12 @@ CASES = [
     ("malformed task", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:letter"]}), InputError,
      r"must read 'dataset:style:k_shot'"),
     ("unknown task style", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:mc:0"]}), InputError,
-     r"style 'mc' is not accepted\. Accepted: letter, cloze"),
+     r"style 'mc' is not accepted\. Accepted: letter, nota, cloze"),
+    ("confidence readings without the options", lambda c: cal.PARAMS.validate({"readings": ["p_true"]}), InputError,
+     r"'readings' = \['p_true'\] must include 'options'"),
+    ("stated confidence asked on a cloze task", lambda c: cal.PARAMS.validate(
+        {"tasks": ["copa:cloze:0"], "verbalized_tasks": ["copa:cloze:0"], "quantization_tasks": ["copa:cloze:0"]}), InputError,
+     r"'verbalized_tasks': \['copa:cloze:0'\] are cloze tasks"),
     ("too many shots", lambda c: cal.PARAMS.validate({"tasks": ["mmlu:letter:25"]}), InputError, r"k_shot=25 is out of range"),
     ("quantization check on tasks that are not run", lambda c: cal.PARAMS.validate(
         {"tasks": ["copa:cloze:0"], "quantization_tasks": ["piqa:cloze:0"]}), InputError,

@@ -75,3 +75,22 @@ def test_holm_matches_the_step_down_by_hand():
     p = [0.01, 0.04, np.nan, 0.03]
     # sorted 0.01, 0.03, 0.04 times 3, 2, 1, made monotone: 0.03, 0.06, 0.06
     np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, np.nan, 0.06])
+
+
+def test_random_effects_pools_homogeneous_tasks_as_inverse_variance_weights():
+    """Tasks that agree beyond their noise: tau^2 = 0 and the pooled effect is the
+    inverse-variance mean with SE 1/sqrt(sum w) (computed by hand); spread-out tasks widen it."""
+    from scipy.stats import norm
+
+    est = np.array([0.10, 0.12, 0.11])
+    se = np.array([0.05, 0.04, 0.06])
+    z = norm.ppf(0.975)
+    res = stats.random_effects(est, est - z * se, est + z * se)
+    w = 1 / se ** 2
+    assert res["tau2"] == pytest.approx(0.0, abs=1e-12) and res["k"] == 3
+    assert res["estimate"] == pytest.approx((w * est).sum() / w.sum())
+    assert res["ci_high"] - res["estimate"] == pytest.approx(z / np.sqrt(w.sum()))
+    spread = stats.random_effects(np.array([-0.3, 0.1, 0.5]), np.array([-0.3, 0.1, 0.5]) - z * se,
+                                  np.array([-0.3, 0.1, 0.5]) + z * se)
+    assert spread["tau2"] > 0 and spread["ci_high"] - spread["ci_low"] > res["ci_high"] - res["ci_low"]
+    assert 0 <= spread["i2"] <= 1

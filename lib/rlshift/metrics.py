@@ -65,6 +65,79 @@ def rms_calibration_error(conf, correct, n_bins: int = 10, binning: str = "mass"
     return float(np.sqrt(np.sum(n * gap ** 2) / n.sum()))
 
 
+def _bin_means(conf, correct, n_bins: int, binning: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per non-empty bin: count, mean confidence, observed frequency (the bins of `_bins`)."""
+    conf, correct = np.asarray(conf, float), np.asarray(correct, float)
+    index = _bins(conf, n_bins, binning)
+    n = np.bincount(index, minlength=n_bins)
+    filled = n > 0
+    mean_conf = np.bincount(index, weights=conf, minlength=n_bins)[filled] / n[filled]
+    freq = np.bincount(index, weights=correct, minlength=n_bins)[filled] / n[filled]
+    return n[filled], mean_conf, freq
+
+
+def l2_calibration_error_debiased(conf, correct, n_bins: int = 10, binning: str = "mass") -> float:
+    """Debiased l2 calibration error (Kumar, Liang & Ma 2019, "Verified uncertainty calibration").
+
+    The plug-in estimate (`rms_calibration_error`) is biased upward: even a perfectly
+    calibrated model shows a squared gap of about ybar_b (1 - ybar_b) / n_b per bin, sampling
+    noise in the bin's observed frequency, so it shrinks only as 1/n and dominates at small n.
+    This subtracts each bin's (unbiased) sampling variance from its squared gap:
+
+        sqrt(max(0, sum_b w_b * (gap_b**2 - ybar_b (1 - ybar_b) / (n_b - 1)))),
+
+    w_b = n_b / n, gap_b = mean confidence - frequency, ybar_b = frequency in bin b. Bins with
+    fewer than 2 predictions contribute 0 (as the reference implementation does); the sum is
+    clipped at 0 before the root, so a well-calibrated model can score exactly 0.
+    """
+    n, gap = _gaps(conf, correct, n_bins, binning)
+    _, _, freq = _bin_means(conf, correct, n_bins, binning)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(n >= 2, gap ** 2 - freq * (1 - freq) / (n - 1), 0.0)
+    return float(np.sqrt(max(0.0, np.sum(n * term) / n.sum())))
+
+
+def brier_decomposition(conf, correct, n_bins: int = 10, binning: str = "mass") -> dict[str, float]:
+    """Murphy's (1973) decomposition of the binary Brier score mean((conf - correct)**2), with
+    the forecasts grouped into bins (w_b = n_b / n, ybar_b the bin's frequency, ybar overall):
+
+        reliability = sum_b w_b (mean conf_b - ybar_b)**2   (lower is better; = RMS CE**2)
+        resolution  = sum_b w_b (ybar_b - ybar)**2          (higher is better)
+        uncertainty = ybar (1 - ybar)                       (the data's, not the model's)
+
+    brier = reliability - resolution + uncertainty + within_bin. `within_bin` is the term the
+    binning leaves (the within-bin variance of the forecasts less twice their within-bin
+    covariance with the outcomes, Stephenson et al. 2008); it is 0 when every bin holds one
+    forecast value, and may be of either sign.
+    """
+    conf, correct = np.asarray(conf, float), np.asarray(correct, float)
+    n, mean_conf, freq = _bin_means(conf, correct, n_bins, binning)
+    w = n / n.sum()
+    ybar = float(correct.mean())
+    score = float(np.mean((conf - correct) ** 2))
+    reliability = float(np.sum(w * (mean_conf - freq) ** 2))
+    resolution = float(np.sum(w * (freq - ybar) ** 2))
+    uncertainty = ybar * (1 - ybar)
+    return {"brier": score, "reliability": reliability, "resolution": resolution,
+            "uncertainty": uncertainty,
+            "within_bin": score - (reliability - resolution + uncertainty)}
+
+
+def auroc(conf, correct) -> float:
+    """Area under the ROC curve of confidence as a detector of correct answers: the chance a
+    random correct answer has higher confidence than a random wrong one, ties counting 1/2
+    (Mann-Whitney U / (n1 n0), from mid-ranks). NaN when all answers are correct or all
+    wrong: with one class there is nothing to separate."""
+    conf, correct = np.asarray(conf, float), np.asarray(correct, bool)
+    n1 = int(correct.sum())
+    n0 = len(correct) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = sps.rankdata(conf)  # average ranks: ties count 1/2
+    u = ranks[correct].sum() - n1 * (n1 + 1) / 2
+    return float(u / (n1 * n0))
+
+
 def brier(probs: np.ndarray, answer: np.ndarray) -> float:
     """Multi-class Brier score: mean over items of the squared distance to the one-hot answer."""
     probs = np.asarray(probs, float)

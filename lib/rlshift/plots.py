@@ -9,7 +9,13 @@ ROLE_PALETTE = {"base": "#4C72B0", "sft": "#55A868", "tuned": "#C44E52"}
 
 
 def _palette(roles) -> dict:
-    return {r: ROLE_PALETTE.get(r, "#777777") for r in roles}
+    """Role colours; a "role · format" cell is its role's colour, lighter for raw text."""
+    out = {}
+    for r in roles:
+        role, _, fmt = str(r).partition(" · ")
+        colour = ROLE_PALETTE.get(role, "#777777")
+        out[r] = sns.light_palette(colour, 3)[1] if fmt == "raw" else colour
+    return out
 
 
 def reliability_diagrams(table: pd.DataFrame, summary: pd.DataFrame | None = None,

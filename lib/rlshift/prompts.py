@@ -18,6 +18,7 @@ stages learned it), its end-of-turn token, and HH-RLHF histories as chat message
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -53,6 +54,21 @@ def _hash(*parts: str) -> str:
 
 
 TEMPLATE_VERSION = _hash(ANSWER_CUE, CHAT_INSTRUCTION, "{question}\n{letter}. {choice}", "v1")
+
+# Kadavath et al.'s "none of the above" variant: the last option's text replaced by this.
+NONE_OF_THE_ABOVE = "None of the above"
+
+# Kadavath et al.'s P(True) self-evaluation prompt (their section 4), word for word, except that
+# the cue ends in "(" so that the letter is one next token: P(True) = P(A) / (P(A) + P(B)).
+P_TRUE_QUESTION = "Question: {question}\nProposed Answer: {proposed}\nIs the proposed answer:\n (A) True\n (B) False"
+P_TRUE_CUE = "The proposed answer is: ("
+P_TRUE_OPTIONS = ("A", "B")
+
+# Verbalised confidence (Tian et al. 2023; Xiong et al. 2024): the model is asked for a letter
+# and a percentage after the lettered question; the reply is sampled and parsed.
+VERBALIZED_INSTRUCTION = ("Give the letter of the correct choice and how confident you are that it is "
+                          "correct, from 0 to 100, as: Answer: X. Confidence: N%")
+READING_VERSION = _hash(NONE_OF_THE_ABOVE, P_TRUE_QUESTION, P_TRUE_CUE, VERBALIZED_INSTRUCTION, "v1")
 
 
 @dataclass(frozen=True)
@@ -152,6 +168,38 @@ def render_letter(item: dict, shots: Sequence[dict], fmt: str, tokenizer=None, p
     head = preamble if not shots else ""
     turns.append(("user", f"{head}{letter_block(item['question'], item['choices'])}\n{CHAT_INSTRUCTION}"))
     return chat_context(tokenizer, turns) + ANSWER_CUE
+
+
+def render_p_true(question: str, proposed: str, fmt: str, tokenizer=None) -> str:
+    """Context of Kadavath's P(True) question about a proposed answer; options P_TRUE_OPTIONS."""
+    body = P_TRUE_QUESTION.format(question=question.strip(), proposed=proposed.strip())
+    if fmt == "raw":
+        return f"{body}\n{P_TRUE_CUE}"
+    return chat_context(tokenizer, [("user", body)]) + P_TRUE_CUE
+
+
+def render_verbalized(item: dict, fmt: str, tokenizer=None, preamble: str = "") -> str:
+    """Prompt asking for a letter and a stated confidence; the reply continues after "Answer:"."""
+    body = f"{preamble}{letter_block(item['question'], item['choices'])}\n{VERBALIZED_INSTRUCTION}"
+    if fmt == "raw":
+        return f"{body}\n{ANSWER_CUE}"
+    return chat_context(tokenizer, [("user", body)]) + ANSWER_CUE
+
+
+_VERBALIZED = re.compile(r"^\s*\(?([A-J])\b.{0,40}?confidence\W{0,3}(\d{1,3}(?:\.\d+)?)\s*%", re.I | re.S)
+
+
+def parse_verbalized(reply: str, n_options: int) -> tuple[int | None, float | None]:
+    """(option index, confidence in [0, 1]) from a reply to render_verbalized, or (None, None)
+    when the reply does not state both, names no option, or states more than 100%."""
+    match = _VERBALIZED.match(reply)
+    if not match:
+        return None, None
+    letter, number = match.group(1).upper(), float(match.group(2))
+    index = LETTERS.index(letter)
+    if index >= n_options or number > 100:
+        return None, None
+    return index, number / 100.0
 
 
 def render_cloze(item: dict, shots: Sequence[dict], fmt: str, tokenizer=None) -> tuple[str, list[str]]:

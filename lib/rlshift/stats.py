@@ -173,24 +173,54 @@ def factorial_contrasts(metric: Callable[[np.ndarray], float], cells: dict[tuple
     cells[(role, fmt)] is a per-item array (first axis = the same items in every cell) that
     `metric` reduces to a number."""
     keys = [(role, fmt) for role in roles for fmt in formats]
-    arrays = {k: np.asarray(cells[k]) for k in keys}
-    n = len(arrays[keys[0]])
+    return paired_contrasts(metric, {k: cells[k] for k in keys},
+                            lambda values: factorial_effects(values, roles, formats), seed, n_resamples)
+
+
+def paired_contrasts(metric: Callable[[np.ndarray], float], cells: dict, effects: Callable[[dict], dict],
+                     seed: int = 0, n_resamples: int = 2000) -> list[dict]:
+    """`effects(values per cell)` of one metric over the same items in every cell, each with a
+    paired bootstrap 95% CI (items resampled jointly in all cells) and a bootstrap p-value."""
+    arrays = {k: np.asarray(a) for k, a in cells.items()}
+    n = len(next(iter(arrays.values())))
     if any(len(a) != n for a in arrays.values()):
-        raise ValueError("every cell of the 2x2 must hold the same items")
-    observed = factorial_effects({k: metric(a) for k, a in arrays.items()}, roles, formats)
+        raise ValueError("every cell must hold the same items")
+    observed = effects({k: metric(a) for k, a in arrays.items()})
     rng = np.random.default_rng(seed)
-    replicates = {k: np.empty(n_resamples) for k in keys}
+    replicates = {k: np.empty(n_resamples) for k in arrays}
     for i in range(n_resamples):
         idx = rng.integers(0, n, n)
         for k, a in arrays.items():
             replicates[k][i] = metric(a[idx])
-    boot = factorial_effects(replicates, roles, formats)
+    boot = effects(replicates)
     rows = []
     for name, estimate in observed.items():
         lo, hi = np.nanquantile(boot[name], [0.025, 0.975])
         rows.append({"contrast": name, "estimate": float(estimate), "ci_low": float(lo),
                      "ci_high": float(hi), "p_value": bootstrap_p(boot[name]), "n": n})
     return rows
+
+
+def random_effects(estimates, ci_low, ci_high) -> dict:
+    """Random-effects meta-analysis (Paule-Mandel tau^2, statsmodels) of per-task effects whose
+    95% CIs came from a bootstrap (SE = CI width / 3.92): the pooled effect across tasks with its
+    CI and z-test p-value, and the between-task spread (tau^2, I^2)."""
+    from scipy.stats import norm
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    est = np.asarray(estimates, float)
+    var = ((np.asarray(ci_high, float) - np.asarray(ci_low, float)) / (2 * norm.ppf(0.975))) ** 2
+    ok = ~np.isnan(est) & (var > 0)
+    if ok.sum() < 2:
+        return {"k": int(ok.sum()), "estimate": float(est[ok][0]) if ok.any() else np.nan, "ci_low": np.nan,
+                "ci_high": np.nan, "p_value": np.nan, "tau2": np.nan, "i2": np.nan}
+    res = combine_effects(est[ok], var[ok], method_re="iterated")  # tau^2 >= 0 (statsmodels' "dl" can go negative)
+    frame = res.summary_frame()
+    row = frame.loc["random effect"]
+    z = row["eff"] / row["sd_eff"]
+    return {"k": int(ok.sum()), "estimate": float(row["eff"]), "ci_low": float(row["ci_low"]),
+            "ci_high": float(row["ci_upp"]), "p_value": float(2 * norm.sf(abs(z))), "tau2": float(res.tau2),
+            "i2": float(np.clip(res.i2, 0.0, 1.0))}
 
 
 def holm(p_values) -> np.ndarray:
