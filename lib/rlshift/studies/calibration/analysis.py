@@ -186,6 +186,13 @@ def selective(preds: pd.DataFrame, reading: str = "options") -> pd.DataFrame:
 
 # ------------------------------------------------------------------ temperature
 
+def _ece_all_options(items: pd.DataFrame, n_bins: int, temperature: float = 1.0) -> float:
+    """ECE over all options (equal mass) of a per-item table's option log-probabilities at T."""
+    logprobs, answer = metrics.item_arrays(items)
+    probs = metrics.probs_at_temperature(logprobs, temperature)
+    return metrics.ece(*metrics.calibration_views(probs, answer)["all_options"], n_bins, "mass")
+
+
 def temperature_sweep(items: pd.DataFrame, temperatures, n_bins: int = 10) -> pd.DataFrame:
     rows = []
     for (role, fmt, task), group in items.groupby(["role", "format", "task"], sort=False):
@@ -235,14 +242,13 @@ def temperature_crossfit(items: pd.DataFrame, n_folds: int = 5, n_bins: int = 10
         t_all = metrics.fit_temperature(logprobs, answer)
         t_boot = [metrics.fit_temperature(logprobs[i], answer[i])
                   for i in (boot_rng.integers(0, n, n) for _ in range(min(n_boot, 200)))]
-        observed = ece_of(at_one, idx_all) - ece_of(crossfit, idx_all)
+        ece_t1, ece_cf = ece_of(at_one, idx_all), ece_of(crossfit, idx_all)
         lo, hi = np.quantile(boot, [0.025, 0.975])
         t_lo, t_hi = np.quantile(t_boot, [0.025, 0.975])
         rows.append({"role": role, "format": fmt, "task": task, "n": n, "n_folds": len(fold_t),
                      "fitted_T": t_all, "T_low": float(t_lo), "T_high": float(t_hi),
                      "fold_T_min": min(fold_t), "fold_T_max": max(fold_t),
-                     "ece_T1": ece_of(at_one, idx_all), "ece_crossfit": ece_of(crossfit, idx_all),
-                     "gain": observed, "gain_low": float(lo), "gain_high": float(hi),
+                     "ece_T1": ece_t1, "ece_crossfit": ece_cf, "gain": ece_t1 - ece_cf, "gain_low": float(lo), "gain_high": float(hi),
                      "gain_p": stats.bootstrap_p(boot)})
     out = pd.DataFrame(rows)
     if not out.empty:
@@ -274,9 +280,7 @@ def none_of_the_above(items: pd.DataFrame, n_bins: int = 10) -> pd.DataFrame:
                "acc_nota_elsewhere": float(group["correct"][~is_nota].mean()) if (~is_nota).any() else np.nan,
                "mean_p_nota": float(np.mean([p[-1] for p in group["probs"]]))}
         for name, frame in (("ece_letter", plain), ("ece_nota", group)):
-            logprobs, answer = metrics.item_arrays(frame.reset_index())
-            conf, correct = metrics.calibration_views(np.exp(logprobs), answer)["all_options"]
-            row[name] = metrics.ece(conf, correct, n_bins, "mass")
+            row[name] = _ece_all_options(frame.reset_index(), n_bins)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -304,9 +308,6 @@ def quantization_effect(main: pd.DataFrame, others: dict[str, pd.DataFrame], n_b
                    "argmax_agreement": float((group["pred"] == ref["pred"]).mean()),
                    "max_abs_dlogp": float(shift.max()), "median_abs_dlogp": float(np.median(shift))}
             for name, frame in (("ece_main", ref), ("ece", group)):
-                logprobs, answer = metrics.item_arrays(frame.reset_index())
-                conf, correct = metrics.calibration_views(metrics.probs_at_temperature(logprobs, 1.0),
-                                                          answer)["all_options"]
-                row[name] = metrics.ece(conf, correct, n_bins, "mass")
+                row[name] = _ece_all_options(frame.reset_index(), n_bins)
             rows.append(row)
     return pd.DataFrame(rows)

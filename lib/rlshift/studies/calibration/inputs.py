@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax as _softmax
 
 from rlshift import prompts, tasks
 from rlshift.cache import ScoreCache
@@ -20,11 +21,6 @@ from rlshift.tasks import prepare  # noqa: F401  (the chapter's data step)
 # One reply per item, sampled at T = 1 from the full distribution (the model's own belief, not a
 # greedy mode); 24 tokens hold "B. Confidence: 80%" with room for a preamble.
 VERBALIZED_SETTINGS = dict(max_new_tokens=24, temperature=1.0, top_p=1.0, top_k=0, n_samples=1)
-
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    p = np.exp(scores - scores.max())
-    return p / p.sum()
 
 
 def _option_records(scorer: Scorer, task: tasks.Task, items, fmt: str, option_orders: str, cloze_norm: str,
@@ -41,7 +37,8 @@ def _option_records(scorer: Scorer, task: tasks.Task, items, fmt: str, option_or
         frames.append(frame)
     frame = pd.concat(frames, ignore_index=True)
     frame["item_id"] = frame["item_id"].map(lambda i: tasks.rotation_of(i)[0])
-    n_options = frame["item_id"].map(items.frame.set_index("item_id")["choices"].map(len))
+    table = items.frame.set_index("item_id")
+    n_options = frame["item_id"].map(table["choices"].map(len))
     frame["position"] = frame["option_index"]
     frame["option_index"] = [tasks.displayed_order(n, r, task.style)[p]
                              for n, r, p in zip(n_options, frame["rotation"], frame["position"])]
@@ -49,7 +46,7 @@ def _option_records(scorer: Scorer, task: tasks.Task, items, fmt: str, option_or
         frame["score"] = frame["logprob"] / frame["n_tokens" if cloze_norm == "token" else "n_chars"]
     else:
         frame["score"] = frame["logprob"]
-    frame["answer"] = frame["item_id"].map(items.frame.set_index("item_id")["answer"])
+    frame["answer"] = frame["item_id"].map(table["answer"])
     frame["is_correct"] = frame["option_index"] == frame["answer"]
     return frame.assign(reading="options", cloze_norm=cloze_norm)
 
@@ -136,7 +133,8 @@ def item_table(records: pd.DataFrame) -> pd.DataFrame:
     for (role, fmt, task, item_id), group in options.groupby(keys, sort=False):
         n = int(group["option_index"].max()) + 1
         total = np.zeros(n)
-        rotations = group.groupby(group["rotation"] if "rotation" in group else 0, sort=True)
+        by_order = group["rotation"] if "rotation" in group else 0
+        rotations = group.groupby(by_order, sort=True)
         for _, one in rotations:
             one = one.sort_values("option_index")
             total[one["option_index"].to_numpy(int)] += _softmax(one["score"].to_numpy(float))
@@ -148,9 +146,7 @@ def item_table(records: pd.DataFrame) -> pd.DataFrame:
                      "logprobs": np.log(np.clip(probs, 1e-300, None)).tolist(), "probs": probs.tolist(),
                      "answer": answer, "pred": pred, "confidence": float(probs.max()), "correct": pred == answer,
                      "n_orders": rotations.ngroups,
-                     "option_mass": float(np.exp(group["logprob"]).groupby(group["rotation"] if "rotation" in group
-                                                                           else 0).sum().mean())
-                     if letter else np.nan})
+                     "option_mass": float(np.exp(group["logprob"]).groupby(by_order).sum().mean()) if letter else np.nan})
     return pd.DataFrame(rows)
 
 
