@@ -40,19 +40,32 @@ def schema_for(notebook: Path):
     return module.PARAMS
 
 
-def execute(notebook: Path, output: Path, parameters: dict) -> float:
-    """Check parameters, then run the notebook with papermill; returns seconds taken."""
+def execute(notebook: Path, output: Path, parameters: dict, *, quiet: bool = False,
+            profile: str | None = None) -> float:
+    """Check parameters, then run the notebook with papermill; returns seconds taken. Unless
+    quiet, each step is announced with an estimate of the time left, and the engine's progress
+    bars (the kernel's stderr) come through to this terminal."""
+    import nbformat
     import papermill
+
+    from rlshift import progress
 
     if not notebook.exists():
         raise InputError(f"notebook {notebook} does not exist.")
     schema_for(notebook).validate(parameters)  # defaults filled in, so checks across parameters run too
     check_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    reporter = None
+    if not quiet:
+        nb = nbformat.read(notebook, as_version=4)
+        n_code = sum(c.cell_type == "code" for c in nb.cells)
+        durations, source = progress.earlier_durations(notebook.stem, profile, parameters, output, n_code)
+        reporter = progress.Reporter(notebook.stem, nb, durations, source)
     start = time.time()
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
-                               cwd=str(notebook.parent), kernel_name="python3",
-                               progress_bar=False, log_output=False)
+                               cwd=str(notebook.parent), kernel_name="python3", engine_name=progress.ENGINE,
+                               reporter=reporter, progress_bar=False, log_output=False,
+                               stderr_file=None if quiet else sys.stderr)
     return time.time() - start
 
 
@@ -185,11 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--studies", nargs="*", help="only these studies (default: all)")
     book.add_argument("--profile", default="book", help="parameter profile in book/studies.yaml (book, quick)")
     book.add_argument("--no-build", action="store_true", help="execute the notebooks only")
+    book.add_argument("--quiet", action="store_true", help="one line per chapter (no steps, no progress bars): for CI logs")
     run = sub.add_parser("run", help="execute one study notebook with parameters")
     run.add_argument("notebook", type=Path)
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="a parameter (VALUE is read as YAML: 500, [a, b], null)")
     run.add_argument("-o", "--output", type=Path, help="executed notebook (default: book/executed/<name>.ipynb)")
+    run.add_argument("--quiet", action="store_true", help="no steps, no progress bars")
     sub.add_parser("models", help="list embedded models and model pairs")
     sub.add_parser("data", help="list datasets and where they load from")
     sub.add_parser("verify", help="check shipped data, cached wheels and converted models against their sha256s")
@@ -213,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                 if profile is None:
                     raise InputError(f"study {name!r} has no profile {args.profile!r} in {STUDIES_FILE}.")
                 notebook = paths.REPO_ROOT / table[name]["notebook"]
-                took = execute(notebook, EXECUTED / notebook.name, profile or {})
+                took = execute(notebook, EXECUTED / notebook.name, profile or {}, quiet=args.quiet,
+                               profile=args.profile)
                 print(f"executed {name} in {took:.0f} s -> {EXECUTED / notebook.name}")
             if not args.no_build:
                 build_book()
@@ -221,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "run":
             params = {k: _parse_value(v) for k, v in args.parameter}
             out = args.output or EXECUTED / args.notebook.name
-            took = execute(args.notebook, out, params)
+            took = execute(args.notebook, out, params, quiet=args.quiet)
             print(f"executed {args.notebook} in {took:.0f} s -> {out}")
         elif args.command == "models":
             from rlshift import models

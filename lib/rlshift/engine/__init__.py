@@ -14,7 +14,7 @@ import pandas as pd
 
 from rlshift.cache import ScoreCache
 from rlshift.engine import caching
-from rlshift.engine.generate import GenerationSettings, cut_at_stop, generate_call
+from rlshift.engine.generate import GENERATION_BATCH_ROWS, GenerationSettings, cut_at_stop, generate_call
 from rlshift.engine.layers import COMPONENTS, readout_call
 from rlshift.engine.lm import LM
 from rlshift.engine.rewards import INPUT_FORMS, reward_call
@@ -56,9 +56,10 @@ class Scorer:
         return self._run(readout_call(self.lm, requests, chat=chat), template, data_version)
 
     def generate(self, prompts: Sequence[Text], settings: GenerationSettings, *, chat: bool, template: str,
-                 data_version: str) -> pd.DataFrame:
-        return self._run(generate_call(self.loaded, prompts, settings, chat=chat, progress=self.progress),
-                         template, data_version)
+                 data_version: str, batch_rows: int = GENERATION_BATCH_ROWS) -> pd.DataFrame:
+        """`batch_rows` (item x sample rows per forward pass) changes the speed, not the samples."""
+        return self._run(generate_call(self.loaded, prompts, settings, chat=chat, progress=self.progress,
+                                       batch_rows=batch_rows), template, data_version)
 
     def rewards(self, items: Sequence[RewardItem], *, input_form: str = "pair", max_length: int = 1024,
                 template: str, data_version: str) -> pd.DataFrame:
