@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Sequence
 import pandas as pd
 
 from rlshift.cache import ScoreCache, make_key
+from rlshift.timings import timed
 
 
 @dataclass
@@ -39,15 +40,16 @@ def run(call: Call, cache: ScoreCache | None, model_key: str, model_spec: str, *
         for k in bad:
             del stored[k]
     todo = [i for i, k in enumerate(keys) if k not in stored]
-    for batch in call.compute(todo) if todo else ():
-        rows = []
-        for i, value in batch:
-            stored[keys[i]] = value
-            rows.append({"key": keys[i], "model": model_key, "verb": call.verb, "template": template,
-                         "data_version": data_version, "item_id": call.requests[i].item_id,
-                         "params": call.params, "value": value})
-        if cache is not None:
-            cache.put_many(rows)
+    with timed(call.verb, model=model_spec, computed=len(todo), stored=len(keys) - len(todo)):
+        for batch in call.compute(todo) if todo else ():
+            rows = []
+            for i, value in batch:
+                stored[keys[i]] = value
+                rows.append({"key": keys[i], "model": model_key, "verb": call.verb, "template": template,
+                             "data_version": data_version, "item_id": call.requests[i].item_id,
+                             "params": call.params, "value": value})
+            if cache is not None:
+                cache.put_many(rows)
     frame = call.table(list(call.requests), [stored[k] for k in keys])
     for name, val in (("model", model_spec), ("model_key", model_key), ("template", template),
                       ("data_version", data_version)):

@@ -13,6 +13,7 @@ from typing import Any
 
 from rlshift import artifacts
 from rlshift.errors import InputError, unknown
+from rlshift.timings import timed
 from rlshift.models.catalog import ADAPTED, EMBEDDED, describe_spec
 from rlshift.models.convert import embedded_path
 
@@ -130,6 +131,7 @@ def load_tokenizer(spec: str, revision: str | None = None):
     return AutoTokenizer.from_pretrained(source, revision=revision if kind == "hub" else None)
 
 
+@timed("load")
 def load(spec: str, quantize: str = "auto", device: str | None = None,
          revision: str | None = None) -> LoadedModel:
     """A causal language model and its tokenizer."""
@@ -153,6 +155,7 @@ def load(spec: str, quantize: str = "auto", device: str | None = None,
     return LoadedModel(model=model, tokenizer=tokenizer, info=info)
 
 
+@timed("load")
 def load_reward_model(spec: str, quantize: str = "auto", device: str | None = None) -> LoadedModel:
     """A reward model: a sequence classifier with one output whose head is in the checkpoint."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

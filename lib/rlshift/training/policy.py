@@ -33,6 +33,7 @@ import pandas as pd
 from rlshift import artifacts, models, stats
 from rlshift.data import preferences
 from rlshift.data.preferences import PrefPair
+from rlshift.timings import timed
 from rlshift.errors import InputError
 from rlshift.prompts import dialogue_messages, reply_text, with_chat_template
 
@@ -204,6 +205,7 @@ def _common_args(config: TuneConfig, out: Path, learning_rate: float) -> dict:
                 max_length=config.max_prompt_tokens + config.max_response_tokens)
 
 
+@timed("train")
 def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_prov: dict, out: Path,
                 earlier: Sequence[Path] = ()) -> Path:
     """Train one stage's LoRA adapter and write it with its log and record to `out`."""

@@ -47,6 +47,7 @@ import pandas as pd
 from rlshift import artifacts, models, paths, stats, wheels
 from rlshift.data import preferences
 from rlshift.data.preferences import PrefPair
+from rlshift.timings import timed
 from rlshift.engine.rewards import encode
 from rlshift.errors import InputError, unknown
 from rlshift.requests import RewardItem
@@ -250,6 +251,7 @@ def _freeze(model, frozen_layers: int) -> None:
         layer.requires_grad_(False)
 
 
+@timed("train")
 def train(pairs: Sequence[PrefPair], config: TrainConfig, out: Path, backbone: Path | None = None,
           progress: bool = True) -> TrainedRewardModel:
     """Train one reward model on `pairs` (a held-out share is split off first) and save it."""
