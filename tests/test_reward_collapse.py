@@ -234,6 +234,30 @@ def test_shape_comparison_and_verdicts_follow_the_tables():
     assert "Not testable on this run" in h4 and "No open-ended answer is annotated" in h4
 
 
+@pytest.mark.parametrize("closed_polar, open_polar, at_chance, verdict", [
+    (False, False, [False, False], "Supported on this run"),
+    (False, False, [True, False], "Supported on this run"),  # the case that printed two verdicts
+    (True, False, [False, False], "Not supported on this run: closed-ended"),
+    (True, False, [False, True], "Not supported on this run: closed-ended"),  # the case that printed none
+    (True, True, [False, False], "Not supported as stated"),
+    (False, True, [False, True], "Not supported as stated"),
+    (True, True, [True, True], "Not testable on this run"),
+])
+def test_h1_gives_exactly_one_verdict_per_reward_model(closed_polar, open_polar, at_chance, verdict):
+    polar = pd.DataFrame({"utility": "standard", "reward_model": "m", "task_type": ["closed", "open"],
+                          "task": ["boolq", "hh_rlhf"], "format": ["yes_no", "open"],
+                          "polarized": [closed_polar, open_polar], "bic_prefers_2": [False, False]})
+    truth = pd.DataFrame({"reward_model": "m", "task_type": ["closed", "open"], "task": ["boolq", "hh_rlhf"],
+                          "format": ["yes_no", "open"], "accuracy": [0.5 if c else 0.8 for c in at_chance],
+                          "acc_low": [0.4 if c else 0.7 for c in at_chance],
+                          "acc_high": [0.6 if c else 0.9 for c in at_chance]})
+    h1 = rc.verdicts(polar, truth, pd.DataFrame(columns=["utility"]), pd.DataFrame(), pd.DataFrame()).split("\n\n")[0]
+    verdicts = ["Supported on this run", "Not supported on this run", "Not supported as stated", "Not testable on this run"]
+    assert [v for v in verdicts if v in h1] == [verdict.split(":")[0]]
+    assert verdict in h1
+    assert ("indistinguishable from chance" in h1) == any(at_chance)
+
+
 def test_sample_verdict_reads_the_exact_test():
     def scored(rewards_correct, rewards_incorrect):
         rows = [("correct", r) for r in rewards_correct] + [("incorrect", r) for r in rewards_incorrect]

@@ -114,8 +114,13 @@ def test_cache_reuses_and_keys_on_the_model(tiny_llama, tmp_path):
     try:
         again = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
         assert calls == [] and again["logprob"].tolist() == first["logprob"].tolist()
-        scorer.continuation_logprobs(reqs, chat=False, template="t2", data_version="d")
-        assert len(calls) > 0 and len(cache) == 12  # another template is another key
+        relabelled = scorer.continuation_logprobs([Request(f"other-{r.item_id}", r.context, r.options) for r in reqs],
+                                                  chat=False, template="t2", data_version="d2")
+        assert calls == [] and len(cache) == 6  # the same texts under another template and ids: the same entries
+        assert relabelled["template"].eq("t2").all() and relabelled["item_id"].str.startswith("other-").all()
+        scorer.continuation_logprobs([Request(r.item_id, r.context + " more", r.options) for r in reqs],
+                                     chat=False, template="t", data_version="d")
+        assert len(calls) > 0 and len(cache) == 12  # other texts: other keys
         calls.clear()
         auto = Scorer(tiny_llama, cache=cache, batch_size="auto", progress=False)
         assert auto.continuation_logprobs(reqs, chat=False, template="t", data_version="d")[
@@ -274,3 +279,45 @@ def test_layer_readout_ends_in_the_model_distribution_and_blocks_add_up(which, r
     for i in range(1, n_layers):
         added = kept["resid"][i] - kept["resid"][i - 1]
         torch.testing.assert_close(added, kept["attn"][i] + kept["mlp"][i], atol=1e-4, rtol=1e-4)
+
+
+def test_the_same_text_under_two_item_ids_is_computed_once(tiny_llama, tmp_path):
+    cache = ScoreCache(tmp_path / "s.sqlite")
+    req = _many_requests(1)[0]
+    twins = [req, Request("twin", req.context, req.options)]
+    rows = []
+    original = tiny_llama.model.forward
+    tiny_llama.model.forward = lambda *a, **k: rows.append(k["input_ids"].shape[0]) or original(*a, **k)
+    try:
+        got = Scorer(tiny_llama, cache=cache, batch_size=8, progress=False).continuation_logprobs(
+            twins, chat=False, template="t", data_version="d")
+    finally:
+        del tiny_llama.model.forward
+    assert len(cache) == 1 and sum(rows) <= len(req.options)  # one item's rows, not two
+    assert list(got["item_id"].unique()) == [req.item_id, "twin"]
+    by_item = got.groupby("item_id")["logprob"].apply(tuple)
+    assert by_item[req.item_id] == by_item["twin"]
+
+
+def test_a_logits_budget_splits_batches_without_changing_values(tiny_llama, monkeypatch):
+    from rlshift.engine import batching
+
+    assert batching.logit_parts([5, 4, 4, 1], 8, 10, budget=10 ** 9) == [slice(0, 4)]
+    assert batching.logit_parts([5, 4, 4, 1], 2, 10, budget=10 ** 9) == [slice(0, 2), slice(2, 4)]
+    assert batching.logit_parts([5, 4, 4, 1], 8, 10, budget=400) == [slice(0, 2), slice(2, 4)]  # 2 x 5 x 10 x 4 = 400
+    assert batching.logit_parts([50, 1], 8, 10, budget=400) == [slice(0, 1), slice(1, 2)]  # one row may exceed it
+    texts = [Text(f"t{i}", " ".join(["word"] * (3 + 4 * i))) for i in range(6)]
+    reqs = _many_requests(6)
+    scorer = Scorer(tiny_llama, cache=None, batch_size=8, progress=False)
+    whole = scorer.sequence_logprobs(texts, chat=False, template="t", data_version="d")
+    monkeypatch.setattr(scorer.lm, "prefix_sharing", False)  # the unpacked path: one sequence per option
+    cont = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+    calls = []
+    original = scorer.lm.forward
+    monkeypatch.setattr(scorer.lm, "forward", lambda seqs, keep, **k: calls.append(len(seqs)) or original(seqs, keep, **k))
+    monkeypatch.setattr(batching, "LOGITS_BUDGET_BYTES", 1)
+    split = scorer.sequence_logprobs(texts, chat=False, template="t", data_version="d")
+    cont_split = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+    assert set(calls) == {1} and len(calls) > len(texts)  # one row per pass
+    np.testing.assert_allclose(split["logprob"], whole["logprob"], atol=1e-5)
+    np.testing.assert_allclose(cont_split["logprob"], cont["logprob"], atol=1e-5)

@@ -94,3 +94,13 @@ def test_random_effects_pools_homogeneous_tasks_as_inverse_variance_weights():
                                   np.array([-0.3, 0.1, 0.5]) + z * se)
     assert spread["tau2"] > 0 and spread["ci_high"] - spread["ci_low"] > res["ci_high"] - res["ci_low"]
     assert 0 <= spread["i2"] <= 1
+
+
+def test_shape_ks_test_holds_its_level_and_finds_a_second_mode():
+    rng = np.random.default_rng(0)
+    p_same = [stats.shape_ks_test(rng.normal(3, 2, 30), rng.normal(-1, 0.5, 40), n_resamples=199, seed=i)[1]
+              for i in range(100)]
+    assert 0.0 <= np.mean(np.array(p_same) < 0.05) <= 0.12  # same shape, other location and scale: ~5% rejections
+    bimodal = np.concatenate([rng.normal(-3, 0.5, 40), rng.normal(3, 0.5, 40)])
+    stat, p = stats.shape_ks_test(bimodal, rng.normal(0, 1, 80), n_resamples=499)
+    assert p < 0.01 and stat > 0.2

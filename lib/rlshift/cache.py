@@ -48,8 +48,8 @@ class CacheWriteError(RuntimeError):
 
 
 def make_key(**parts) -> str:
-    """sha256 over the sorted JSON of the parts: model key, verb, template, data version, item
-    id, the exact text scored and the scoring parameters."""
+    """sha256 over the sorted JSON of the parts: model key, verb, the exact text scored and the
+    parameters (engine.caching says what goes in)."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -89,9 +89,11 @@ SOURCE_PALETTE = {"people": "#4D4D4D", **ROLE_PALETTE}
 
 
 def source_palette(sources) -> dict:
-    """People and model roles in their fixed colours; anything else from seaborn's Set2."""
-    extra = iter(sns.color_palette("Set2", 8))
-    return {s: SOURCE_PALETTE[s] if s in SOURCE_PALETTE else next(extra) for s in sources}
+    """People and model roles in their fixed colours; anything else from seaborn's Set2 (8
+    colours), or husl's evenly spaced hues where more than 8 are needed."""
+    others = [s for s in dict.fromkeys(sources) if s not in SOURCE_PALETTE]
+    extra = iter(sns.color_palette("Set2" if len(others) <= 8 else "husl", max(8, len(others))))
+    return {s: SOURCE_PALETTE[s] if s in SOURCE_PALETTE else next(extra) for s in dict.fromkeys(sources)}
 
 
 def dots_with_ci(table: pd.DataFrame, y: str, value: str, low: str, high: str, xlabel: str,

@@ -31,8 +31,10 @@ def step_names(nb) -> list[str]:
 
 
 def code_durations(nb) -> list[float] | None:
-    """Seconds of each code cell in an executed notebook; None where any is missing."""
-    out = [c.get("metadata", {}).get("papermill", {}).get("duration") for c in nb.cells if c.cell_type == "code"]
+    """Seconds of each code cell of the source notebook in an executed one (papermill's injected
+    parameters cell left out); None where any is missing."""
+    out = [c.get("metadata", {}).get("papermill", {}).get("duration") for c in nb.cells
+           if c.cell_type == "code" and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     return None if not out or any(d is None for d in out) else [float(d) for d in out]
 
 
@@ -65,12 +67,17 @@ class Reporter:
     """Prints one line as each step starts: chapter, step, elapsed, estimated time left."""
 
     def __init__(self, label: str, nb, durations: list[float] | None, source: str, stream=sys.stderr):
-        self.label, self.stream, self.source = label, stream, source
-        self.steps = step_names(nb)
-        self.code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-        self.durations = dict(zip(self.code, durations)) if durations else None
+        self.label, self.stream, self.source, self.earlier = label, stream, source, durations
         self.start = time.time()
         self.last_step = None
+        self.attach(nb)
+
+    def attach(self, nb) -> None:
+        """Index cells as in the notebook that runs (papermill inserts its parameters cell)."""
+        self.steps = step_names(nb)
+        self.code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                     and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+        self.durations = dict(zip(self.code, self.earlier)) if self.earlier else None
 
     def cell_start(self, index: int) -> None:
         step = self.steps[index]
@@ -90,6 +97,7 @@ class ReportingEngine(NBClientEngine):
     @classmethod
     def execute_managed_notebook(cls, nb_man, kernel_name, reporter: Reporter | None = None, **kwargs):
         if reporter is not None:
+            reporter.attach(nb_man.nb)
             started = nb_man.cell_start
 
             def cell_start(cell, cell_index=None, **kw):

@@ -85,6 +85,29 @@ def dip_test(x) -> tuple[float, float]:
     return float(dip), float(p)
 
 
+def shape_ks_test(x, y, n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Do x and y differ in shape (location and scale removed)? The KS statistic between the
+    two samples each standardised by its own mean and sd, with a permutation p-value: the pooled
+    standardised values are reassigned to groups of the same sizes and re-standardised within
+    each, since scipy's KS p-value is invalid once mean and sd are estimated from the data."""
+    from scipy import stats as sps
+
+    def z(v):
+        return (v - v.mean()) / v.std(ddof=1)
+
+    x, y = z(np.asarray(x, float)), z(np.asarray(y, float))
+    observed = sps.ks_2samp(x, y).statistic
+    pooled, rng, hits = np.concatenate([x, y]), np.random.default_rng(seed), 0
+    for _ in range(n_resamples):
+        perm = rng.permutation(pooled)
+        a, b = perm[:len(x)], perm[len(x):]
+        if np.ptp(a) > 0 and np.ptp(b) > 0:
+            hits += sps.ks_2samp(z(a), z(b)).statistic >= observed - 1e-12
+        else:
+            hits += 1
+    return float(observed), (hits + 1) / (n_resamples + 1)
+
+
 def gmm_bic(x, seed: int = 0) -> dict:
     """A 1- and a 2-component Gaussian mixture fitted by maximum likelihood (scikit-learn);
     BIC of each (lower is better), and the 2-component fit's means and weights."""

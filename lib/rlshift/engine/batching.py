@@ -4,6 +4,24 @@ from __future__ import annotations
 from typing import Sequence
 
 MIN_SHARED_PREFIX = 64  # tokens; shorter shared prefixes are not worth a separate pass
+# The most full-vocabulary fp32 logits one forward pass may return: with Gemma's 262k vocabulary,
+# 8 rows of 300 scored positions are 2.5 GB, which set the main job's peak memory.
+LOGITS_BUDGET_BYTES = 512 * 2 ** 20
+
+
+def logit_parts(keeps: Sequence[int], max_rows: int, vocab: int, budget: int = LOGITS_BUDGET_BYTES) -> list[slice]:
+    """Consecutive runs of rows, each at most `max_rows` rows whose (rows x most kept positions x
+    vocabulary) fp32 logits stay within `budget` (a row alone may exceed it)."""
+    parts, start, widest = [], 0, 0
+    for i, k in enumerate(keeps):
+        wider = max(widest, k)
+        if i > start and ((i - start) >= max_rows or (i - start + 1) * wider * vocab * 4 > budget):
+            parts.append(slice(start, i))
+            start, wider = i, k
+        widest = wider
+    if len(keeps):
+        parts.append(slice(start, len(keeps)))
+    return parts
 
 
 def left_padded(seqs: Sequence[Sequence[int]], fill: int):

@@ -2,6 +2,11 @@
 `LM`): look each request up under its full key, compute only what is missing, batch by batch,
 and commit each finished batch at once, so a killed run resumes where it stopped.
 
+A key is what determines the value: the model, the verb, the exact texts and the settings (and
+the item id only where the value depends on it: a sampled generation's noise). The template,
+data version and item id of the request that first computed it are stored beside it as
+provenance, so the same (model, text) scored by two chapters, or by two items, is one entry.
+
 A verb describes one call as a `Call`: its requests, what of each request goes into the key,
 the settings that change the value, how to compute values for a list of requests (yielding
 finished batches), what a well-formed stored value looks like, and how values become a table.
@@ -31,15 +36,19 @@ class Call:
 def run(call: Call, cache: ScoreCache | None, model_key: str, model_spec: str, *, template: str,
         data_version: str) -> pd.DataFrame:
     """The call's table, every value from the cache where it is stored and well formed."""
-    keys = [make_key(model=model_key, verb=call.verb, template=template, data_version=data_version,
-                     item_id=req.item_id, **call.key_parts(req), params=call.params) for req in call.requests]
+    keys = [make_key(model=model_key, verb=call.verb, **call.key_parts(req), params=call.params)
+            for req in call.requests]
     stored = cache.get_many(keys) if cache is not None else {}
     bad = [k for k, req in zip(keys, call.requests) if k in stored and not call.valid(stored[k], req)]
     if bad:  # decodes, but is not what this verb stores: recompute those only
         cache.drop(bad)
         for k in bad:
             del stored[k]
-    todo = [i for i, k in enumerate(keys) if k not in stored]
+    todo, seen = [], set()
+    for i, k in enumerate(keys):  # the same text twice (two items, two chapters) is computed once
+        if k not in stored and k not in seen:
+            seen.add(k)
+            todo.append(i)
     with timed(call.verb, model=model_spec, computed=len(todo), stored=len(keys) - len(todo)):
         for batch in call.compute(todo) if todo else ():
             rows = []

@@ -189,4 +189,6 @@ def generate_call(loaded: LoadedModel, prompts: Sequence[Text], settings: Genera
         return pd.DataFrame(rows, columns=["item_id", "sample", "prompt", "raw", "text"])
 
     params = settings.params() | ({"chat": True} if chat else {})  # raw keys as before
-    return Call("generate", prompts, lambda p: {"prompt": p.text}, params, compute, valid, table)
+    # the item id is in the key: a sample's noise is seeded by it (row_seed)
+    return Call("generate", prompts, lambda p: {"prompt": p.text, "item_id": p.item_id}, params, compute, valid,
+                table)

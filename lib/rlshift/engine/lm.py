@@ -43,6 +43,8 @@ class LM:
         self.prefix_sharing = prefix_sharing  # encode shared contexts and few-shot prefixes once
         self._prefix = None  # (token ids, cache) of the last shared prefix encoded
         self.device = next(self.model.parameters()).device
+        head = self.model.get_output_embeddings()  # None for a reward model (no vocabulary logits)
+        self.vocab_size = head.weight.shape[0] if head is not None else 1
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id or 0
@@ -68,6 +70,12 @@ class LM:
         """What a whole sequence is scored after (lm-evaluation-harness's `prefix_token_id`)."""
         tok = self.tokenizer
         return tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+
+    @property
+    def logits_budget(self) -> int:
+        """Bytes of logits one pass may return: bounded on CPU (host memory); on a GPU the
+        'auto' batch probe already sizes batches to what fits."""
+        return batching.LOGITS_BUDGET_BYTES if self.device.type == "cpu" else 2 ** 62
 
     # ------------------------------------------------------------------ forward
     def forward(self, seqs: Sequence[Sequence[int]], keep: int, **extra):
@@ -249,18 +257,22 @@ class LM:
         def compute(todo):
             for batch in self.batches(todo, lengths, f"sequence {self.loaded.info['spec']}",
                                       keep=max(lengths.values())):
-                seqs = [prepared[i][0][:-1] for i in batch]
-                keep = max(len(s) for s in seqs)
-                where = [(row, keep - len(s) + k, prepared[i][0][k + 1]) for row, (i, s) in enumerate(zip(batch, seqs))
-                         for k in range(len(s))]
-                logp, greedy = batching.target_logprobs(self.forward(seqs, keep=keep), where)
-                out, at = [], 0
-                for i, s in zip(batch, seqs):
-                    n = len(s)
-                    out.append((i, {"logprob": float(logp[at:at + n].sum()), "n_tokens": n,
-                                    "token_logprobs": logp[at:at + n].tolist(),
-                                    "token_greedy": greedy[at:at + n].tolist(), "offsets": prepared[i][1]}))
-                    at += n
+                out = []
+                for part in batching.logit_parts([lengths[i] for i in batch], len(batch), self.vocab_size,
+                                                  self.logits_budget):
+                    rows = batch[part]
+                    seqs = [prepared[i][0][:-1] for i in rows]
+                    keep = max(len(s) for s in seqs)
+                    where = [(row, keep - len(s) + k, prepared[i][0][k + 1])
+                             for row, (i, s) in enumerate(zip(rows, seqs)) for k in range(len(s))]
+                    logp, greedy = batching.target_logprobs(self.forward(seqs, keep=keep), where)
+                    at = 0
+                    for i, s in zip(rows, seqs):
+                        n = len(s)
+                        out.append((i, {"logprob": float(logp[at:at + n].sum()), "n_tokens": n,
+                                        "token_logprobs": logp[at:at + n].tolist(),
+                                        "token_greedy": greedy[at:at + n].tolist(), "offsets": prepared[i][1]}))
+                        at += n
                 yield out
 
         def valid(value, text) -> bool:
@@ -286,8 +298,9 @@ class LM:
         """One sequence per (request, option): input = (context + continuation)[:-1]. `batch`:
         (request, its options' (context, continuation) token splits)."""
         flat = [(b, j, head, tail) for b, (_, splits) in enumerate(batch) for j, (head, tail) in enumerate(splits)]
-        for start in range(0, len(flat), self.batch_size):
-            chunk = flat[start:start + self.batch_size]
+        for part in batching.logit_parts([len(tail) for *_, tail in flat], self.batch_size, self.vocab_size,
+                                         self.logits_budget):
+            chunk = flat[part]
             seqs = [(head + tail)[:-1] for _, _, head, tail in chunk]
             keep = max(len(tail) for _, _, _, tail in chunk)
             where = [(row, keep - len(tail) + i, t) for row, (_, _, _, tail) in enumerate(chunk)

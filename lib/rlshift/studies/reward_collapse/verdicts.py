@@ -9,6 +9,28 @@ def _fmt_p(p: float) -> str:
     return "p n/a" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
 
 
+def _h1_verdict(n_polar_closed: int, n_polar_open: int, truth: pd.DataFrame) -> str:
+    """Exactly one verdict for one reward model: not testable where it is at chance on every
+    cell (its rewards then describe noise), else from where its rewards are polarised, with
+    the cells at chance named."""
+    at_chance = truth[(truth["acc_low"] <= 0.5) & (truth["acc_high"] >= 0.5)]
+    if len(truth) and len(at_chance) == len(truth):
+        return (f"Not testable on this run: its pairwise accuracy is indistinguishable from chance on all "
+                f"{len(truth)} cells, so the shape of its rewards shows how they vary across prompts, not a "
+                f"judgement of the answers.")
+    if not n_polar_closed and not n_polar_open:
+        verdict = ("Supported on this run: no distribution is detectably polarised (with n per cell as in the "
+                   "table, the test's power is limited).")
+    elif n_polar_closed and not n_polar_open:
+        verdict = "Not supported on this run: closed-ended rewards are polarised where open-ended ones are not."
+    else:
+        verdict = "Not supported as stated: rewards are multimodal on open-ended prompts too."
+    if len(at_chance):
+        verdict += (f" Caveat: on {len(at_chance)} of {len(truth)} cells its pairwise accuracy is indistinguishable "
+                    f"from chance; there its rewards do not judge the answers.")
+    return verdict
+
+
 def _h1(polar: pd.DataFrame, truth: pd.DataFrame, shapes: pd.DataFrame) -> str:
     standard = polar[polar["utility"].isin(["standard", "external"])]
     h1 = ["**H1 (reward collapse: with the standard utility, rewards are unimodal on closed- and "
@@ -24,19 +46,9 @@ def _h1(polar: pd.DataFrame, truth: pd.DataFrame, shapes: pd.DataFrame) -> str:
                 f"{int(opened['bic_prefers_2'].sum())} open cells. ")
         same = shapes[shapes["reward_model"] == model] if len(shapes) else shapes
         if len(same):
-            desc += (f"The closed- and open-ended shapes differ (KS on z-scores) in {int(same['shapes_differ'].sum())} "
+            desc += (f"The closed- and open-ended shapes differ (KS on z-scores, permutation p) in {int(same['shapes_differ'].sum())} "
                      f"of {len(same)} answer formats. ")
-        if not len(pol_c) and not len(pol_o):
-            desc += "Supported on this run: no distribution is detectably polarised (with n per cell as in the table, the test's power is limited)."
-        chance = truth[(truth["reward_model"] == model) & (truth["acc_low"] <= 0.5) & (truth["acc_high"] >= 0.5)]
-        if len(chance):
-            desc += (f" On {len(chance)} of {len(truth[truth['reward_model'] == model])} cells its pairwise accuracy is "
-                     f"indistinguishable from chance: there the shape shows how its rewards vary across prompts, not "
-                     f"a judgement of the answers.")
-        elif len(pol_c) and not len(pol_o):
-            desc += "Not supported on this run: closed-ended rewards are polarised where open-ended ones are not."
-        else:
-            desc += "Not supported as stated: rewards are multimodal on open-ended prompts too."
+        desc += _h1_verdict(len(pol_c), len(pol_o), truth[truth["reward_model"] == model])
         h1.append(desc)
     if standard.empty:
         h1.append("Not testable on this run: no reward model trained with the standard utility was analysed.")
@@ -72,7 +84,7 @@ def _h3(shapes: pd.DataFrame, alpha: float) -> str:
             differ = part[part["shapes_differ"]]
             h3.append(f"`{model}`: closed-ended rewards polarised (dip test) in {len(polarised)} of {len(part)} answer "
                       f"formats; open-ended rewards {'unimodal' if open_uni else 'multimodal'} "
-                      f"(dip {_fmt_p(part['dip_open_p'].iloc[0])}); shapes differ (KS on z-scores) in "
+                      f"(dip {_fmt_p(part['dip_open_p'].iloc[0])}); shapes differ (KS on z-scores, permutation p) in "
                       f"{len(differ)} of {len(part)}. ")
             supported = len(polarised) > len(part) / 2 and open_uni and len(differ) > len(part) / 2
             h3.append("Supported on this run. " if supported else "Not supported on this run. ")
