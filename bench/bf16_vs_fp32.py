@@ -43,7 +43,7 @@ def scoring(spec: str, n: int) -> list[dict]:
             start = time.perf_counter()
             frame = verb(reqs, chat=False, template="bench", data_version="bench")
             out[q] = (time.perf_counter() - start, frame)
-        lp = {q: np.array([g["logprob"].to_numpy() for _, g in f.groupby("item_id", sort=False)], dtype=object)
+        lp = {q: [g["logprob"].to_numpy(float) for _, g in f.groupby("item_id", sort=False)]
               for q, (_, f) in out.items()}
         d_lp = np.concatenate([np.abs(a - b) for a, b in zip(lp["bf16"], lp["fp32"])])
         d_p = np.concatenate([np.abs(softmax(a) - softmax(b)) for a, b in zip(lp["bf16"], lp["fp32"])])
