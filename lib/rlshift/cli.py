@@ -58,8 +58,8 @@ def execute(notebook: Path, output: Path, parameters: dict, *, quiet: bool = Fal
     reporter = None
     if not quiet:
         nb = nbformat.read(notebook, as_version=4)
-        n_code = sum(c.cell_type == "code" for c in nb.cells)
-        durations, source = progress.earlier_durations(notebook.stem, profile, parameters, output, n_code)
+        durations, source = progress.earlier_durations(notebook.stem, profile, parameters, output,
+                                                       len(progress.source_code_cells(nb)))
         reporter = progress.Reporter(notebook.stem, nb, durations, source)
     start = time.time()
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters,

@@ -30,11 +30,16 @@ def step_names(nb) -> list[str]:
     return names
 
 
+def source_code_cells(nb) -> list[int]:
+    """Indices of the notebook's own code cells (not papermill's injected parameters cell)."""
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+
+
 def code_durations(nb) -> list[float] | None:
-    """Seconds of each code cell of the source notebook in an executed one (papermill's injected
-    parameters cell left out); None where any is missing."""
-    out = [c.get("metadata", {}).get("papermill", {}).get("duration") for c in nb.cells
-           if c.cell_type == "code" and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    """Seconds of each of the source notebook's code cells in an executed one; None where any
+    is missing."""
+    out = [nb.cells[i].get("metadata", {}).get("papermill", {}).get("duration") for i in source_code_cells(nb)]
     return None if not out or any(d is None for d in out) else [float(d) for d in out]
 
 
@@ -75,8 +80,7 @@ class Reporter:
     def attach(self, nb) -> None:
         """Index cells as in the notebook that runs (papermill inserts its parameters cell)."""
         self.steps = step_names(nb)
-        self.code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-                     and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+        self.code = source_code_cells(nb)
         self.durations = dict(zip(self.code, self.earlier)) if self.earlier else None
 
     def cell_start(self, index: int) -> None:

@@ -14,11 +14,10 @@ def logit_parts(keeps: Sequence[int], max_rows: int, vocab: int, budget: int = L
     vocabulary) fp32 logits stay within `budget` (a row alone may exceed it)."""
     parts, start, widest = [], 0, 0
     for i, k in enumerate(keeps):
-        wider = max(widest, k)
-        if i > start and ((i - start) >= max_rows or (i - start + 1) * wider * vocab * 4 > budget):
+        if i > start and (i - start >= max_rows or (i - start + 1) * max(widest, k) * vocab * 4 > budget):
             parts.append(slice(start, i))
-            start, wider = i, k
-        widest = wider
+            start, widest = i, 0
+        widest = max(widest, k)
     if len(keeps):
         parts.append(slice(start, len(keeps)))
     return parts

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from rlshift.engine.batching import left_padded
 from rlshift.engine.caching import Call
 from rlshift.errors import InputError
 from rlshift.models import LoadedModel
@@ -55,8 +56,8 @@ class GenerationSettings:
         return self
 
     def params(self) -> dict:
-        """What changes the value. Greedy answers are what they always were (their keys as
-        before); sampled ones name the sampler, so samples drawn by another noise are not reused."""
+        """What changes the value; sampled answers name the sampler, so samples drawn by another
+        noise are not reused."""
         sampled = {"sampler": SAMPLER} if self.temperature > 0 else {}
         return {"verb": "generate", "max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
                 "top_p": self.top_p, "n_samples": self.n_samples, "stop": list(self.stop), "seed": self.seed} \
@@ -160,13 +161,9 @@ def generate_call(loaded: LoadedModel, prompts: Sequence[Text], settings: Genera
         bar = tqdm(total=len(order), disable=not progress, desc=f"generate {loaded.info['spec']}", unit="prompt")
         for batch in batches:
             rows = [(i, s) for i in batch for s in range(settings.n_samples)]
-            width = max(len(encoded[i]) for i in batch)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, (i, _) in enumerate(rows):  # left padding: every row's last prompt token in the last column
-                n = len(encoded[i])
-                ids[r, width - n:] = torch.tensor(encoded[i])
-                mask[r, width - n:] = 1
+            seqs = [encoded[i] for i, _ in rows]  # left-padded: every row's last prompt token in the last column
+            ids, mask = left_padded(seqs, pad), left_padded([[1] * len(s) for s in seqs], 0)
+            width = ids.shape[1]
             seeds = [row_seed(settings.seed, prompts[i].item_id, s) for i, s in rows]
             with torch.inference_mode():
                 out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
@@ -188,7 +185,7 @@ def generate_call(loaded: LoadedModel, prompts: Sequence[Text], settings: Genera
                 for p, v in zip(reqs, values) for s, raw in enumerate(v["raw"])]
         return pd.DataFrame(rows, columns=["item_id", "sample", "prompt", "raw", "text"])
 
-    params = settings.params() | ({"chat": True} if chat else {})  # raw keys as before
-    # the item id is in the key: a sample's noise is seeded by it (row_seed)
-    return Call("generate", prompts, lambda p: {"prompt": p.text, "item_id": p.item_id}, params, compute, valid,
-                table)
+    params = settings.params() | ({"chat": True} if chat else {})
+    sampled = settings.temperature > 0  # then the item id is in the key: it seeds the sample's noise (row_seed)
+    return Call("generate", prompts, lambda p: {"prompt": p.text} | ({"item_id": p.item_id} if sampled else {}),
+                params, compute, valid, table)
