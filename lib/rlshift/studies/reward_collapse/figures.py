@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from rlshift import plots
+
 
 def _panel(frame: pd.DataFrame) -> pd.Series:
     return np.where(frame["task_type"] == "closed", frame["task"] + " · " + frame["format"].astype(str), frame["task"])
@@ -98,3 +100,28 @@ def ground_truth(table: pd.DataFrame):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def polarised_shares(shares: pd.DataFrame):
+    """Share of prompts whose sampled answers' rewards are polarised (dip test), per task type,
+    one colour per reward model and sampler, with Wilson 95% intervals."""
+    if shares.empty:
+        return None
+    data = shares.assign(who=shares["reward_model"] + " · " + shares["sampler"] + " answers")
+    return plots.dots_with_ci(data, "task_type", "share", "share_low", "share_high",
+                              "share of prompts with polarised rewards (dip test)", hue="who",
+                              title="Within one prompt: many sampled answers, each rewarded")
+
+
+def within_prompt_pooled(z: pd.DataFrame):
+    """The secondary, pooled view: every answer's reward standardised within its prompt, pooled
+    over prompts, one row per reward model and one column per task type and sampler."""
+    data = z.dropna(subset=["z"])
+    if data.empty:
+        return None
+    data = data.assign(panel=data["task_type"] + " · " + data["sampler"] + " answers")
+    grid = sns.displot(data, x="z", row="reward_model", col="panel", kind="hist", bins=20, stat="density",
+                       common_norm=False, height=2.1, aspect=1.2, facet_kws={"sharey": False})
+    grid.set_titles("{row_name}\n{col_name}", size=8)
+    grid.set_xlabels("reward, z-scored within its prompt")
+    return grid.figure

@@ -3,6 +3,7 @@ models (loaded, or trained here), their rewards on every response through the en
 model's own answers, and the annotation sheet people label them in."""
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import re
@@ -11,15 +12,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from rlshift import models, paths
+from rlshift import artifacts, models, paths, prompts
 from rlshift.cache import ScoreCache
 from rlshift.data import annotations, preferences
 from rlshift.data.preferences import ANSWER_FORMATS, PrefPair
 from rlshift.engine import GenerationSettings, Scorer
 from rlshift.errors import InputError
-from rlshift.requests import RewardItem, Text
+from rlshift.requests import Request, RewardItem, Text
 from rlshift.studies import common
-from rlshift.studies.reward_collapse.params import TRAINED_PREFIX
+from rlshift.studies.reward_collapse import analysis
+from rlshift.studies.reward_collapse.params import IMPLICIT, TRAINED_PREFIX, WITHIN_SAMPLERS
 from rlshift.training import reward_model
 
 TEMPLATE_VERSION = "rc-v1"
@@ -83,8 +85,14 @@ def data_table(prep: Prepared) -> pd.DataFrame:
         [_dataset_row(name, "training (training half)", s.provenance["kind"], len(s.pairs), s.provenance, s.version)
          for name, s in prep.train_sets.items()]
         + [_dataset_row("boolq", "evaluation (evaluation half)", "closed", len(prep.boolq), b, b["version"])]
-        + [_dataset_row(name, "evaluation (evaluation half)", "open", len(s.pairs), s.provenance, s.version)
+        + [_dataset_row(name, "evaluation (evaluation half)", _kinds(s), len(s.pairs), s.provenance, s.version)
            for name, s in prep.open_sets.items()])
+
+
+def _kinds(pair_set: preferences.PairSet) -> str:
+    """The task types of a set's pairs, with counts where it mixes them (hhh_alignment)."""
+    counts = pd.Series([p.kind for p in pair_set.pairs]).value_counts()
+    return counts.index[0] if len(counts) == 1 else ", ".join(f"{k} ({n})" for k, n in counts.items())
 
 
 # ------------------------------------------------------------------ reward models
@@ -97,8 +105,13 @@ class RewardModelEntry:
     reward_scale: str  # logit | sigmoid
     trained: reward_model.TrainedRewardModel | None = None
     max_length: int = 1024
+    reference: models.LoadedModel | None = None  # implicit reward: the DPO stage's reference (SFT)
+    beta: float = 0.0
+    trained_on: str = ""
 
     def training_data(self) -> str:
+        if self.trained_on:
+            return self.trained_on
         if self.trained is not None:
             return ", ".join(f"{k} ({v} pairs)" for k, v in self.trained.record["train_pairs"].items())
         return KNOWN_TRAINING.get(self.loaded.info["spec"], "not known to this book (see the model card)")
@@ -117,9 +130,30 @@ def load_external(spec: str, P: dict) -> RewardModelEntry:
     return RewardModelEntry(spec, loaded, "external", "logit", max_length=int(min(limit, 1024)))
 
 
+def load_implicit(P: dict) -> RewardModelEntry:
+    """The pair's DPO stage as a reward model: r(x, y) = beta * (log pi_dpo(y | x) - log pi_sft(y | x)),
+    the reward DPO fits with the Bradley-Terry (standard) utility, read in the chat format it was
+    trained in. Needs a pair whose stages were trained in the book (their record holds beta)."""
+    pair = models.pair(P["model_pair"])
+    stage = pair.tuned.removeprefix("embedded:")
+    if not pair.sft or P.get("tuned_model") or not (artifacts.ADAPTER_DIR / stage / "record.json").exists():
+        raise InputError(f"implicit_reward=True needs a pair whose SFT and DPO stages were trained in the book "
+                         f"(model_pair='embedded', no tuned_model override); {P['model_pair']!r} has no such record. "
+                         f"Accepted: implicit_reward=False for this pair.")
+    record = artifacts.training_record(stage)
+    policy, reference = (models.load(spec, quantize=P["quantize"]) for spec in (pair.tuned, pair.sft))
+    data = record["data"]
+    return RewardModelEntry(IMPLICIT, policy, "standard", "logit", reference=reference,
+                            beta=float(record["config"]["beta"]),
+                            trained_on=f"{data['dataset']} training half ({data['n']} DPO pairs; "
+                                       f"beta = {record['config']['beta']})")
+
+
 def load_external_models(names: list[str], P: dict) -> list[RewardModelEntry]:
-    """Every named reward model that is not trained here, loaded (before any training)."""
-    return [load_external(n, P) for n in names if not n.startswith(TRAINED_PREFIX)]
+    """Every named reward model that is not trained here (a hub or local model, the DPO stage's
+    implicit reward), loaded before any training."""
+    return [load_implicit(P) if n == IMPLICIT else load_external(n, P) for n in names
+            if not n.startswith(TRAINED_PREFIX)]
 
 
 def train_reward_models(P: dict, prep: Prepared, progress: bool = True) -> dict[str, reward_model.TrainedRewardModel]:
@@ -154,6 +188,19 @@ def model_table(entries: list[RewardModelEntry]) -> pd.DataFrame:
                          for e in entries])
 
 
+def contamination(entries: list[RewardModelEntry], prep: Prepared) -> pd.DataFrame:
+    """Which evaluation prompts (BoolQ questions, each free-form set's prompts) are in each reward
+    model's training data (analysis.contamination): every pair a model trained here was fitted
+    on, its held-out share included; for the implicit reward, the whole HH-RLHF training half its
+    stages' pairs were drawn from; a hub model's data is not checkable offline."""
+    evaluation = {"boolq": [r["question"] for r in prep.boolq],
+                  **{name: [p.prompt for p in s.pairs] for name, s in prep.open_sets.items()}}
+    seen = {e.name: [p.prompt for p in prep.train] for e in entries if e.trained is not None}
+    if any(e.name == IMPLICIT for e in entries):  # its SFT and DPO pairs were drawn from this half
+        seen[IMPLICIT] = [p.prompt for p in preferences.load("hh_rlhf", "train", prep.mirror).pairs]
+    return analysis.contamination(evaluation, {e.name: seen.get(e.name) for e in entries})
+
+
 # ------------------------------------------------------------------ scoring
 
 def closed_items(boolq: list[dict], formats) -> Batch:
@@ -174,7 +221,7 @@ def open_items(pair_set: preferences.PairSet) -> Batch:
     for p in pair_set.pairs:
         for outcome, text in (("chosen", p.chosen), ("rejected", p.rejected)):
             item = RewardItem(f"{p.pair_id}:{outcome}", p.prompt, text)
-            out.append((item, {"task": pair_set.name, "task_type": "open", "format": "-", "group": p.pair_id,
+            out.append((item, {"task": pair_set.name, "task_type": p.kind, "format": "-", "group": p.pair_id,
                                "outcome": outcome, "good": outcome == "chosen", "affirmative": np.nan,
                                "gold_yes": np.nan}))
     return out
@@ -183,15 +230,44 @@ def open_items(pair_set: preferences.PairSet) -> Batch:
 def score(entry: RewardModelEntry, batch: Batch, *, template: str, data_version: str, P: dict,
           cache: ScoreCache | None, progress: bool = True) -> pd.DataFrame:
     """Rewards of one model for a batch of (item, metadata), on the model's reward scale."""
-    scorer = Scorer(entry.loaded, cache=cache, batch_size=P["batch_size"], progress=progress)
-    frame = scorer.rewards([it for it, _ in batch], input_form=P["input_form"], max_length=entry.max_length,
-                           template=template, data_version=data_version)
+    if entry.reference is not None:
+        frame = implicit_rewards(entry, [it for it, _ in batch], template=template, data_version=data_version,
+                                 cache=cache)
+    else:
+        scorer = Scorer(entry.loaded, cache=cache, batch_size=P["batch_size"], progress=progress)
+        frame = scorer.rewards([it for it, _ in batch], input_form=P["input_form"], max_length=entry.max_length,
+                               template=template, data_version=data_version)
     meta = pd.DataFrame([m for _, m in batch])
     frame = pd.concat([frame.reset_index(drop=True), meta], axis=1)
     frame["head_output"] = frame["reward"]
     if entry.reward_scale == "sigmoid":
         frame["reward"] = reward_model.to_reward(frame["head_output"].to_numpy(float), "prompt_aware")
     return frame.assign(reward_model=entry.name, utility=entry.utility, reward_scale=entry.reward_scale)
+
+
+def implicit_rewards(entry: RewardModelEntry, items: list[RewardItem], *, template: str, data_version: str,
+                     cache: ScoreCache | None) -> pd.DataFrame:
+    """beta * (log pi_dpo - log pi_sft) of every response after its prompt (chat format, the reply
+    with its end of turn, as DPO scored it): the responses to one prompt are the options of one
+    continuation request, so the prompt is encoded once per model (engine.lm packs them)."""
+    tokenizer = prompts.with_chat_template(entry.loaded.tokenizer)
+    by_prompt: dict[str, list[int]] = {}
+    for k, item in enumerate(items):
+        by_prompt.setdefault(item.prompt, []).append(k)
+    requests = [Request(f"prompt-{g}", chat_prompt(tokenizer, prompt), tuple(prompts.reply_text(items[k].response)
+                                                                         for k in ks))
+                for g, (prompt, ks) in enumerate(by_prompt.items())]
+    logp = {}
+    for role, loaded in (("policy", entry.loaded), ("reference", entry.reference)):
+        frame = Scorer(loaded, cache=cache, progress=False).continuation_logprobs(
+            requests, chat=True, template=f"{template}-implicit", data_version=data_version)
+        at = {r.item_id: ks for r, ks in zip(requests, by_prompt.values())}
+        logp[role] = np.empty(len(items))
+        for request_id, option, value in frame[["item_id", "option_index", "logprob"]].itertuples(index=False):
+            logp[role][at[request_id][option]] = value
+    return pd.DataFrame({"item_id": [it.item_id for it in items],
+                         "reward": entry.beta * (logp["policy"] - logp["reference"]),
+                         "model": entry.loaded.info["spec"] + " vs " + entry.reference.info["spec"]})
 
 
 def score_all(entries: list[RewardModelEntry], prep: Prepared, P: dict, cache: ScoreCache | None,
@@ -259,6 +335,13 @@ def open_prompt(prompt: str) -> str:
     return f"{dialogue}\n\nAssistant:"
 
 
+def chat_prompt(tokenizer, prompt: str) -> str:
+    """A prompt as a tuned model's chat turns: an HH-RLHF history turn by turn, anything else as
+    one user turn."""
+    dialogue = prompt if prompt.lstrip().startswith("Human:") else f"Human: {prompt}"
+    return prompts.chat_messages(tokenizer, prompts.dialogue_messages(dialogue))
+
+
 def generation_settings(P: dict, task_type: str) -> GenerationSettings:
     if task_type == "closed":
         return GenerationSettings(max_new_tokens=4, temperature=P["temperature"], top_p=P["top_p"],
@@ -292,7 +375,8 @@ def generate_samples(P: dict, prep: Prepared, cache: ScoreCache | None, progress
                               chat=False, template=f"{name}-gen-{TEMPLATE_VERSION}", data_version=s.version)
         got["rm_prompt"] = got["item_id"].map({p.pair_id: p.prompt for p in pairs})
         got["judgment"] = "not judged"
-        frames.append(got.assign(task=name, task_type="open"))
+        got["task_type"] = got["item_id"].map({p.pair_id: p.kind for p in pairs})
+        frames.append(got.assign(task=name))
     del scorer, loaded
     gc.collect()
     if not frames:
@@ -302,8 +386,55 @@ def generate_samples(P: dict, prep: Prepared, cache: ScoreCache | None, progress
     return out, info
 
 
+def within_prompt_samples(P: dict, prep: Prepared, cache: ScoreCache | None, progress: bool = True) -> pd.DataFrame:
+    """`within_samples` sampled answers to each of the first `within_prompts` prompts of every
+    task (BoolQ, each free-form set), from each sampler in the format it answers in (the base
+    model raw, the tuned model in its chat template), batched: one row per answer, with the
+    prompt it answers (`prompt_id`), the sampler and, for BoolQ, its judgement."""
+    columns = ["item_id", "sample", "sample_id", "prompt_id", "sampler", "task", "task_type", "text", "judgment"]
+    n = P["within_prompts"]
+    if not n:
+        return pd.DataFrame(columns=columns)
+    specs = common.pair_specs(P)
+    # per task: (prompt id, the prompt as the reward model and a chat turn read it, raw text, kind, gold answer)
+    tasks = {"boolq": (prep.boolq_provenance["version"],
+                       [(r["item_id"], r["question"], r["cloze_context"], "closed", r["answer"]) for r in prep.boolq[:n]])}
+    for name, pair_set in prep.open_sets.items():
+        tasks[name] = (pair_set.version, [(p.pair_id, p.prompt, open_prompt(p.prompt), p.kind, None)
+                                          for p in pair_set.pairs[:n]])
+    frames = []
+    for role in P["within_samplers"]:
+        fmt = WITHIN_SAMPLERS[role]
+        loaded = models.load(specs[role], quantize=P["quantize"])
+        tokenizer = prompts.with_chat_template(loaded.tokenizer)
+        scorer = Scorer(loaded, cache=cache, progress=progress)
+        for task, (version, rows) in tasks.items():
+            kind = "closed" if task == "boolq" else "free-form"
+            settings = dataclasses.replace(generation_settings(P, kind), n_samples=P["within_samples"])
+            if fmt == "chat":
+                settings = dataclasses.replace(settings, stop=(prompts.END_OF_TURN,))
+                texts = [Text(i, chat_prompt(tokenizer, prompt)) for i, prompt, *_ in rows]
+            else:
+                texts = [Text(i, raw) for i, _, raw, *_ in rows]
+            got = scorer.generate(texts, settings, chat=fmt == "chat", template=f"{task}-within-{fmt}-{TEMPLATE_VERSION}",
+                                  data_version=version)
+            meta = {i: (prompt, k, gold) for i, prompt, _, k, gold in rows}
+            got["rm_prompt"] = got["item_id"].map(lambda i: meta[i][0])
+            got["task_type"] = got["item_id"].map(lambda i: meta[i][1])
+            got["judgment"] = [judge_boolq(t, meta[i][2]) if task == "boolq" else "not judged"
+                               for t, i in zip(got["text"], got["item_id"])]
+            frames.append(got.assign(task=task, sampler=role, format=fmt, prompt_id=got["item_id"]))
+        del scorer, loaded
+        gc.collect()
+    out = pd.concat(frames, ignore_index=True)
+    out["sample_id"] = out["sampler"] + ":" + out["item_id"] + ":s" + out["sample"].astype(str)
+    return out
+
+
 def score_samples(entries: list[RewardModelEntry], samples: pd.DataFrame, P: dict, cache: ScoreCache | None,
                   progress: bool = True) -> pd.DataFrame:
+    """Rewards of every sampled answer (`generate_samples`, `within_prompt_samples`) from each
+    reward model, with the answer's prompt, sampler and judgement."""
     frames = []
     if samples.empty:
         return pd.DataFrame()
@@ -311,6 +442,7 @@ def score_samples(entries: list[RewardModelEntry], samples: pd.DataFrame, P: dic
         for (task, version), part in samples.groupby(["task", "data_version"], sort=False):
             batch = [(RewardItem(r.sample_id, r.rm_prompt, r.text),
                       {"task": task, "task_type": r.task_type, "format": "generated", "group": r.sample_id,
+                       "prompt_id": r.item_id, "sampler": getattr(r, "sampler", "base"),
                        "outcome": r.judgment, "good": r.judgment == "correct", "text": r.text})
                      for r in part.itertuples()]
             frames.append(score(entry, batch, template=f"{task}-sample-{TEMPLATE_VERSION}", data_version=version,
@@ -330,10 +462,11 @@ def annotation_path(P: dict, base_info: dict) -> str:
 
 
 def annotation_frame(samples: pd.DataFrame) -> pd.DataFrame:
-    """The base model's open-ended answers as rows of an annotation sheet."""
+    """The base model's free-form answers (every task but closed-ended ones) as rows of an
+    annotation sheet."""
     if samples.empty:
         return pd.DataFrame(columns=["item_id", "prompt", "response"])
-    opened = samples[samples["task_type"] == "open"]
+    opened = samples[samples["task_type"] != "closed"]
     return pd.DataFrame({"item_id": opened["sample_id"], "prompt": opened["rm_prompt"],
                          "response": opened["text"]}).reset_index(drop=True)
 

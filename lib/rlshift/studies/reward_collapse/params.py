@@ -12,7 +12,9 @@ from rlshift.studies import common
 from rlshift.training.reward_model import UTILITIES
 
 TRAINED_PREFIX = common.TRAINED_PREFIX
-OPEN_NAMES = tuple(n for n in preferences.NAMES if preferences.kind_of(n) == "open")
+IMPLICIT = "implicit:dpo"  # the pair's DPO stage read as a reward model: beta * log(pi_dpo / pi_sft)
+FREE_FORM_NAMES = tuple(n for n in preferences.NAMES if preferences.kind_of(n) != "closed")
+WITHIN_SAMPLERS = {"base": "raw", "tuned": "chat"}  # sampler role -> the prompt format it answers in
 DEFAULT_TRAIN_DATA = {"boolq": 56, "hhh_alignment": 40, "hh_rlhf": 56}
 
 
@@ -37,7 +39,9 @@ PARAMS = Schema(
     Param("reward_model", str, "trained:standard",
           "The reward model of the main analysis: 'trained:standard' / 'trained:prompt_aware' (trained in the "
           "book), a hub id (e.g. OpenAssistant/reward-model-deberta-v3-large-v2) or a local folder.",
-          check=lambda v: common.check_reward_model("reward_model", v)),
+          check=lambda v: common.check_reward_model("reward_model", v, also=(IMPLICIT,))),
+    Param("implicit_reward", bool, True, "Also analyse the DPO stage's implicit reward beta * log(pi_dpo / pi_sft) "
+          "(the preference model DPO trains; pairs whose SFT and DPO stages were trained in the book)."),
     Param("trained_utilities", list, list(UTILITIES),
           "Train one reward model per utility and analyse each (the extension); [] trains none.",
           choices=UTILITIES),
@@ -55,9 +59,9 @@ PARAMS = Schema(
     Param("answer_formats", list, list(ANSWER_FORMATS), "How BoolQ answers are rendered.",
           choices=tuple(ANSWER_FORMATS), check=_check_nonempty("answer_formats")),
     Param("open_data", list, ["hh_rlhf", "llmbar"], "Open-ended preference datasets (evaluation halves).",
-          choices=OPEN_NAMES, check=_check_nonempty("open_data")),
+          choices=FREE_FORM_NAMES, check=_check_nonempty("open_data")),
     Param("n_open", int, 60, "Preference pairs per open-ended dataset.", minimum=1),
-    *common.pair_params(tuned=False),  # model_pair, base_model: the base model samples answers
+    *common.pair_params(),  # model_pair, base_model, tuned_model: the samplers of answers
     Param("n_generate_boolq", int, 10, "BoolQ items the base model answers (0 = none).", minimum=0),
     Param("n_generate_open", int, 3, "Prompts per open-ended dataset the base model answers (0 = none).", minimum=0),
     Param("max_new_tokens", int, 24, "Longest open-ended answer, in tokens (BoolQ answers: 4).",
@@ -65,6 +69,13 @@ PARAMS = Schema(
     Param("temperature", float, 0.7, "Sampling temperature (0 = greedy).", minimum=0.0, maximum=5.0),
     Param("top_p", float, 0.95, "Nucleus sampling mass.", minimum=0.01, maximum=1.0),
     Param("n_samples", int, 1, "Samples per prompt.", minimum=1, maximum=32),
+    Param("within_prompts", int, 10, "Prompts per task (BoolQ and each free-form set) for the within-prompt "
+          "analysis: many sampled answers per prompt, all rewarded (0 = skip).", minimum=0),
+    Param("within_samples", int, 16, "Sampled answers per prompt and sampler in the within-prompt analysis.",
+          minimum=4, maximum=256),
+    Param("within_samplers", list, list(WITHIN_SAMPLERS), "Who answers in the within-prompt analysis: the pair's "
+          "base model (raw prompting) and its tuned model (its chat format).", choices=tuple(WITHIN_SAMPLERS),
+          check=_check_nonempty("within_samplers")),
     common.seed("Seed for sampling items, training, generation and resampling."),
     Param("batch_size", int, 16, "Sequences per reward-model forward pass.", minimum=1, maximum=1024),
     common.quantize(),  # for the base model and hub reward models
@@ -79,7 +90,8 @@ PARAMS = Schema(
 )
 
 
-def reward_model_names(reward_model: str, trained_utilities) -> list[str]:
-    """The main reward model first, then every trained one (each once)."""
-    names = [reward_model] + [TRAINED_PREFIX + u for u in trained_utilities]
+def reward_model_names(reward_model: str, trained_utilities, implicit: bool = False) -> list[str]:
+    """The main reward model first, then every trained one, then the DPO stage's implicit
+    reward (each once)."""
+    names = [reward_model] + [TRAINED_PREFIX + u for u in trained_utilities] + ([IMPLICIT] if implicit else [])
     return list(dict.fromkeys(names))

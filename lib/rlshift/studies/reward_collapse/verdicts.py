@@ -9,6 +9,21 @@ def _fmt_p(p: float) -> str:
     return "p n/a" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
 
 
+def contamination_summary(table: pd.DataFrame) -> str:
+    """One sentence per reward model from the contamination table."""
+    out = []
+    for model, part in table.groupby("reward_model", sort=False):
+        if not part["checked"].all():
+            out.append(f"`{model}`: not checked (its training data is not available here).")
+            continue
+        hit = part[part["in_training_data"] > 0]
+        out.append(f"`{model}`: " + ("no evaluation prompt is among its training prompts." if hit.empty else
+                   "; ".join(f"{int(r.in_training_data)} of {r.prompts} {r.evaluation_set} prompts are among its "
+                             f"training prompts" for r in hit.itertuples())
+                   + " (their rows measure fit, not generalisation)."))
+    return " ".join(out) if out else "No reward model to check."
+
+
 def _h1_verdict(n_polar_closed: int, n_polar_open: int, truth: pd.DataFrame) -> str:
     """Exactly one verdict for one reward model: not testable where it is at chance on every
     cell (its rewards then describe noise), else from where its rewards are polarised, with
@@ -37,13 +52,19 @@ def _h1(polar: pd.DataFrame, truth: pd.DataFrame, shapes: pd.DataFrame) -> str:
           "open-ended prompts alike).** "]
     for model, part in standard.groupby("reward_model", sort=False):
         closed, opened = part[part["task_type"] == "closed"], part[part["task_type"] == "open"]
+        objective = part[part["task_type"] == "objective-preference"]
         pol_c = closed[closed["polarized"]]
         pol_o = opened[opened["polarized"]]
+        pol_j = objective[objective["polarized"]]
         desc = (f"`{model}`: the dip test rejects unimodality on {len(pol_c)} of {len(closed)} closed-ended "
                 f"(BoolQ) cells{' (' + ', '.join(pol_c['format']) + ')' if len(pol_c) else ''} and on {len(pol_o)} "
                 f"of {len(opened)} open-ended ones{' (' + ', '.join(pol_o['task']) + ')' if len(pol_o) else ''}; "
                 f"BIC prefers two Gaussian components on {int(closed['bic_prefers_2'].sum())} closed and "
                 f"{int(opened['bic_prefers_2'].sum())} open cells. ")
+        if len(objective):  # between the two: free-form replies, one objectively better
+            desc += (f"On objective-preference cells (free-form, one reply objectively better; not counted for "
+                     f"either side) it rejects unimodality on {len(pol_j)} of {len(objective)}"
+                     f"{' (' + ', '.join(pol_j['task']) + ')' if len(pol_j) else ''}. ")
         same = shapes[shapes["reward_model"] == model] if len(shapes) else shapes
         if len(same):
             desc += (f"The closed- and open-ended shapes differ (KS on z-scores, permutation p) in {int(same['shapes_differ'].sum())} "
@@ -53,6 +74,41 @@ def _h1(polar: pd.DataFrame, truth: pd.DataFrame, shapes: pd.DataFrame) -> str:
     if standard.empty:
         h1.append("Not testable on this run: no reward model trained with the standard utility was analysed.")
     return " ".join(h1)
+
+
+def _within(tests: pd.DataFrame, truth: pd.DataFrame, alpha: float) -> str:
+    """H1 where Song et al. state it: the rewards of many answers to one prompt."""
+    out = ["**H1 within prompts (the shape of the rewards of many sampled answers to one prompt, the "
+           "distribution the theory is about).** "]
+    if tests is None or not len(tests):
+        return out[0] + "Not testable on this run: no prompt was answered many times (`within_prompts` = 0)."
+    for r in tests.itertuples():
+        head = (f"`{r.reward_model}` on the {r.sampler} model's answers: polarised rewards on "
+                f"{_share(r.share_closed, r.n_closed)} closed-ended and {_share(r.share_open, r.n_open)} open-ended "
+                f"prompts")
+        if r.difference != r.difference:
+            out.append(head + "; not testable (at least two testable prompts of each type are needed). ")
+            continue
+        head += f" (difference {r.difference:+.2f}, permutation {_fmt_p(r.p)}): "
+        if r.p < alpha:
+            verdict = ("not supported: closed-ended prompts are polarised more often than open-ended ones."
+                       if r.difference > 0 else "not supported as stated: open-ended prompts are polarised more often.")
+        elif r.share_closed == 0 and r.share_open == 0:
+            verdict = "consistent with collapse: no prompt's rewards are detectably polarised."
+        else:
+            verdict = "consistent with collapse: the shares do not detectably differ."
+        part = truth[truth["reward_model"] == r.reward_model] if len(truth) else truth
+        if len(part) and ((part["acc_low"] <= 0.5) & (part["acc_high"] >= 0.5)).all():
+            verdict += (" But its pairwise accuracy is indistinguishable from chance on every cell: its rewards do "
+                        "not judge the answers, so their shape is not evidence about a trained reward's optimum.")
+        out.append(head + verdict + " ")
+    out.append(f"The dip test on {int(tests[['n_closed', 'n_open']].to_numpy().max())} prompts or fewer per type, each "
+               f"with a few answers, has little power: 'not polarised' means 'not detectably polarised'.")
+    return "".join(out)
+
+
+def _share(share: float, n: int) -> str:
+    return f"{round(share * n)} of {n}" if share == share else f"0 of {n}"
 
 
 def _h2(truth: pd.DataFrame) -> str:
@@ -143,9 +199,10 @@ def _h4(truth: pd.DataFrame, samples: pd.DataFrame, annotated: pd.DataFrame, alp
 
 def verdicts(polar: pd.DataFrame, truth: pd.DataFrame, shapes: pd.DataFrame, samples: pd.DataFrame,
              annotated: pd.DataFrame, alpha: float = 0.05, training: pd.DataFrame | None = None,
-             training_truth: pd.DataFrame | None = None) -> str:
-    """The hypotheses' verdicts, in words computed from the tables (markdown)."""
-    lines = [_h1(polar, truth, shapes), _h2(truth), _h3(shapes, alpha)]
+             training_truth: pd.DataFrame | None = None, within: pd.DataFrame | None = None) -> str:
+    """The hypotheses' verdicts, in words computed from the tables (markdown). `within`: the
+    within-prompt share test (analysis.share_difference_test)."""
+    lines = [_h1(polar, truth, shapes), _within(within, truth, alpha), _h2(truth), _h3(shapes, alpha)]
     if training is not None and len(training):
         lines.append(_training(training, training_truth))
     lines.append(_h4(truth, samples, annotated, alpha))
