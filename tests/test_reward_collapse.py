@@ -68,6 +68,22 @@ def test_rewards_and_pair_losses_against_hand_values():
     # the wrong order: d = -0.5; closed -U = 0.5; open -U = 0.5 / 0.01
     assert float(rt.pair_loss(_t(-log3), _t(log3), closed, "prompt_aware")) == pytest.approx(0.5)
     assert float(rt.pair_loss(_t(-log3), _t(log3), opened, "prompt_aware")) == pytest.approx(50.0)
+    # bounded log sigmoid: d = 0.75 - 0.25 = 0.5 whatever the prompt; -log sigmoid(0.5) = log(1 + e^-0.5)
+    for kind in (closed, opened):
+        assert float(rt.pair_loss(_t(log3), _t(-log3), kind, "bounded_log_sigmoid")) == pytest.approx(0.4740769842)
+    assert rt.to_reward(np.array([log3]), "bounded_log_sigmoid").tolist() == pytest.approx([0.75])
+
+
+def test_one_factor_comparison_pairs_utilities_one_factor_apart():
+    shapes = pd.DataFrame({"utility": ["standard", "bounded_log_sigmoid", "prompt_aware"],
+                           "dip_closed_p": [0.5, 0.5, 0.01], "shapes_differ": [False, False, True]})
+    tests = pd.DataFrame({"utility": ["standard", "bounded_log_sigmoid", "prompt_aware"], "sampler": "base",
+                          "difference": [0.0, 0.1, 0.6], "p": [1.0, 0.7, 0.01]})
+    table = rc.one_factor_comparison(shapes, tests).set_index("from")
+    assert list(table["to"]) == ["bounded_log_sigmoid", "prompt_aware"]
+    assert table.loc["bounded_log_sigmoid", "closed polarised (to)"] == "1 of 1"
+    assert table.loc["bounded_log_sigmoid", "within: closed - open (to)"] == "base +0.60 (p 0.010)"
+    assert table.loc["standard", "shapes differ (from)"] == "0 of 1"
 
 
 # ------------------------------------------------------------------ training on a tiny backbone
@@ -179,6 +195,26 @@ def test_mirror_datasets_are_read_from_the_authors_files():
     assert "objective-preference" in rc.data_table(rc.Prepared([], {}, [], {"origin": "-", "license": "-", "hub": "-",
                                                                           "version": "-"}, {"llmbar": llmbar})
                                                    ).set_index("dataset").loc["llmbar", "kind"]
+
+
+def test_finegrained_rankings_become_pairs_sampled_by_prompt(tmp_path):
+    from rlshift.data.preference_sources import SPECS
+
+    rows = [(1, {"question": "Q1?", "prediction 1": "a", "prediction 2": "b", "prediction 3": "c", "prediction 4": "d",
+                 "preference": [1, 2, 0, 1, 1, 2]}),
+            (2, {"question": "Q2?", "prediction 1": "x", "prediction 2": "x ", "prediction 3": "y", "prediction 4": "z",
+                 "preference": [1, 1, 1, 1, 1, 1]})]
+    pairs, dropped = SPECS["finegrained_rlhf"].parse(rows, tmp_path / "dev_feedback.json")
+    got = {(p.chosen, p.rejected) for p in pairs if p.prompt == "Q1?"}
+    assert got == {("a", "b"), ("c", "a"), ("b", "c"), ("b", "d"), ("d", "c")}  # 1vs4 tied: dropped
+    assert dropped == 2  # the tie, and Q2's two identical answers
+    assert {p.kind for p in pairs} == {"objective-preference"}
+    mirror = paths.data_mirror()
+    half = preferences.load("finegrained_rlhf", "train", mirror)
+    sample = preferences.sample(half, 40, 0)
+    per_prompt = pd.Series([p.group for p in sample.pairs]).value_counts()
+    assert len(sample.pairs) == 40 and per_prompt.max() >= 4 and len(per_prompt) <= 12  # whole rankings
+    assert {p.group for p in half.pairs}.isdisjoint({p.group for p in preferences.load("finegrained_rlhf", "eval", mirror).pairs})
 
 
 def test_task_types_name_what_the_preference_rests_on():
@@ -430,11 +466,12 @@ def test_notebook_runs_with_small_parameters(quick_book):
     assert "trained:standard" in text and "trained:prompt_aware" in text and "**On the training prompts**" in text
     assert "Contamination check" in text and "`trained:standard`: " in text
     assert "**H1 within prompts" in text and "on the tuned model's answers" in text
+    assert "One factor at a time" in text and "the utility (log sigmoid" in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 4
     exported = pd.read_csv(sheet)
     assert len(exported) == QUICK["n_generate_open"] * len(QUICK["open_data"]) and exported["label"].isna().all()
-    assert len(list((quick_book / "reward_models").iterdir())) == 2  # one folder per utility
+    assert len(list((quick_book / "reward_models").iterdir())) == 3  # one folder per utility
 
 
 def test_hub_reward_model_fails_fast_naming_the_hub(tmp_path, monkeypatch):
@@ -493,3 +530,11 @@ def test_implicit_reward_needs_a_pair_trained_in_the_book():
     assert rc.reward_model_names("trained:standard", ["standard"], implicit=True) == ["trained:standard", rc.IMPLICIT]
     defaults = {name: param.default for name, param in rc.PARAMS.params.items()}
     assert rc.PARAMS.collect(dict(defaults, reward_model=rc.IMPLICIT))["reward_model"] == rc.IMPLICIT
+
+
+def test_accuracy_board_pools_formats_and_averages_sets():
+    truth = pd.DataFrame({"reward_model": "m", "task": ["boolq", "boolq", "hh_rlhf"], "n_pairs": [10, 30, 20],
+                          "accuracy": [0.5, 0.9, 0.6]})
+    board = rc.accuracy_board(truth).iloc[0]
+    assert board["boolq"].startswith("0.80 [") and board["hh_rlhf"].startswith("0.60 [")
+    assert board["mean over sets"] == pytest.approx(0.7)

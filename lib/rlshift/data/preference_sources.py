@@ -174,6 +174,33 @@ def _auto_j(rows, path) -> tuple[list[PrefPair], int]:
     return pairs, dropped
 
 
+FINEGRAINED_ORDER = ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))  # the six comparisons, as the file lists them
+
+
+def _finegrained_rlhf(rows, path) -> tuple[list[PrefPair], int]:
+    """FineGrainedRLHF qa-feedback: four sampled answers per question, six pairwise preferences
+    (1: the first wins, 2: the second, 0: none, dropped); every preferred comparison is a pair,
+    so a question is a ranking of up to four answers. Judged against the grounding passages for
+    errors and missing information: objective-preference."""
+    pairs, dropped = [], 0
+    for n, row in rows:
+        _need(row, ("question", "prediction 1", "prediction 2", "prediction 3", "prediction 4", "preference"), path, n)
+        question = _text(row["question"], "question", path, n)
+        labels = row["preference"]
+        if not isinstance(labels, list) or len(labels) != len(FINEGRAINED_ORDER):
+            raise InputError(f"{path}, record {n}: 'preference' must list {len(FINEGRAINED_ORDER)} labels "
+                             f"(1vs2, 1vs3, 1vs4, 2vs3, 2vs4, 3vs4), got {labels!r}.")
+        for (a, b), label in zip(FINEGRAINED_ORDER, labels):
+            label = _label({"label": label}, path, n, (0, 1, 2))
+            chosen, rejected = _replies(row, (f"prediction {a}", f"prediction {b}"), label == 1, path, n)
+            if label == 0 or chosen.strip() == rejected.strip():
+                dropped += 1
+                continue
+            pairs.append(PrefPair(f"fgrlhf-{n}-{a}v{b}", "finegrained_rlhf", "objective-preference", question,
+                                  chosen, rejected, group=question))
+    return pairs, dropped
+
+
 def _hhh_alignment(rows, path) -> tuple[list[PrefPair], int]:
     pairs = []
     for n, row in rows:
@@ -214,6 +241,10 @@ SPECS: dict[str, PreferenceSpec] = {s.name: s for s in [
     PreferenceSpec("auto_j", "open", "auto-j", ("testdata_pairwise.jsonl.gz",), _jsonl, _auto_j, "none stated",
                    "Li et al. (2024), Generative Judge for Evaluating Alignment (Auto-J)",
                    origin="GAIR-NLP/auto-j data/test/testdata_pairwise.jsonl"),
+    PreferenceSpec("finegrained_rlhf", "objective-preference", "finegrained-rlhf", ("dev_feedback.json",), _json_list,
+                   _finegrained_rlhf, "Apache-2.0", "Wu et al. (2023), Fine-Grained Human Feedback Gives Better "
+                   "Rewards for Language Model Training (qa-feedback dev)",
+                   origin="allenai/FineGrainedRLHF tasks/qa_feedback/data/dev_feedback.json"),
     PreferenceSpec("hhh_alignment", "open", "", ("hhh_alignment.jsonl",), _jsonl, _hhh_alignment, "Apache-2.0",
                    "Askell et al. (2021), A General Language Assistant as a Laboratory for Alignment "
                    "(BIG-bench hhh_alignment)"),

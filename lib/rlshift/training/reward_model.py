@@ -14,11 +14,15 @@ objective, each pair a ranking of two responses):
 - `standard`: U(d) = log sigmoid(d) with d = r(chosen) - r(rejected) on the unbounded head
   output, the Bradley-Terry likelihood that InstructGPT and the OpenAssistant reward models
   maximise;
+- `bounded_log_sigmoid`: the same log sigmoid of d, with rewards bounded, R = sigmoid(head
+  output) in (0, 1): Song et al.'s setting of the collapse, one factor (the bound) away from
+  `standard` and one (the utility) away from `prompt_aware`;
 - `prompt_aware`: Song et al.'s prompt-aware optimisation. Rewards are bounded, R = sigmoid(head
   output) in (0, 1) as in their analysis, d = R(chosen) - R(rejected), and the utility depends
   on the prompt: U(d) = d for closed-ended prompts (one right answer), which drives the optimal
   rewards to the ends of [0, 1] (polarised), and U(d) = -1/d for open-ended prompts, which
-  spreads them over [0, 1]. -1/d is infinite at 0 and undefined below; as in the authors'
+  spreads them over [0, 1] (every prompt that is not closed-ended, objective-preference ones
+  included: their replies are free-form). -1/d is infinite at 0 and undefined below; as in the authors'
   code it is shifted by eps and continued below 0 by its tangent:
   U(d) = 1/eps - 1/(d + eps) for d > 0 and d / eps^2 for d <= 0 (eps = 0.1).
 

@@ -2,6 +2,9 @@
 functions of the reward difference d = R(chosen) - R(rejected), on torch tensors.
 
 - `standard`: U(d) = log sigmoid(d) on the unbounded head output (InstructGPT, OpenAssistant);
+- `bounded_log_sigmoid`: the same utility on rewards bounded by a sigmoid, R in (0, 1): Song et
+  al.'s setting for the collapse, and the baseline that differs from `standard` in the bound only
+  and from `prompt_aware` in the utility only;
 - `prompt_aware`: rewards bounded by a sigmoid; U(d) = d on closed-ended prompts (polarises the
   optimal rewards) and U(d) = -1/d, shifted by eps and continued by its tangent below 0, on
   open-ended ones (spreads them).
@@ -12,8 +15,8 @@ import numpy as np
 
 from rlshift.errors import unknown
 
-UTILITIES = ("standard", "prompt_aware")
-REWARD_SCALE = {"standard": "logit", "prompt_aware": "sigmoid"}  # how a head output becomes a reward
+UTILITIES = ("standard", "bounded_log_sigmoid", "prompt_aware")
+REWARD_SCALE = {"standard": "logit", "bounded_log_sigmoid": "sigmoid", "prompt_aware": "sigmoid"}  # how a head output becomes a reward
 
 
 def log_sigmoid_utility(d):
@@ -57,6 +60,8 @@ def pair_loss(out_chosen, out_rejected, closed, utility: str, eps: float = 0.1):
 
     if utility == "standard":
         return -log_sigmoid_utility(out_chosen - out_rejected)
+    if utility == "bounded_log_sigmoid":
+        return -log_sigmoid_utility(to_reward(out_chosen, utility) - to_reward(out_rejected, utility))
     if utility == "prompt_aware":
         d = to_reward(out_chosen, utility) - to_reward(out_rejected, utility)
         return -torch.where(closed, linear_utility(d), inverse_utility(d, eps))

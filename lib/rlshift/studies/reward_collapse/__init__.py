@@ -10,7 +10,7 @@ book with each utility in `trained_utilities` (rlshift.training.reward_model). C
 people through an annotation sheet (open-ended). The notebook tells the story.
 """
 from rlshift.studies.reward_collapse import figures
-from rlshift.studies.reward_collapse.analysis import (annotation_agreement, describe, polarised_shares,
+from rlshift.studies.reward_collapse.analysis import (accuracy_board, annotation_agreement, describe, one_factor_comparison, polarised_shares,
                                                       share_difference_test, text_hash, within_prompt, within_prompt_z, ground_truth, heldout_table,
                                                       polarization, sample_summary, shape_comparison,
                                                       training_curves, training_tables)
@@ -28,4 +28,4 @@ __all__ = ["ANNOTATION_LABELS", "IMPLICIT", "PARAMS", "Prepared", "RewardModelEn
            "prepare", "reward_model_entries", "reward_model_names", "sample_summary", "score_all", "score_samples",
            "score_training", "shape_comparison", "train_reward_models", "training_curves", "training_items",
            "training_tables", "text_hash", "verdicts", "polarised_shares", "share_difference_test", "within_prompt",
-           "within_prompt_samples", "within_prompt_z"]
+           "within_prompt_samples", "within_prompt_z", "one_factor_comparison", "accuracy_board"]

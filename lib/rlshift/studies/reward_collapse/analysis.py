@@ -276,3 +276,48 @@ def share_difference_test(within: pd.DataFrame, n_resamples: int = 9999, seed: i
                 row["p"] = 1.0  # every prompt alike: no permutation changes the difference
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# Pairs of trained utilities that differ in exactly one factor.
+ONE_FACTOR = (("standard", "bounded_log_sigmoid", "the bound on rewards (unbounded -> sigmoid)"),
+              ("bounded_log_sigmoid", "prompt_aware", "the utility (log sigmoid -> Song et al.'s prompt-aware)"))
+
+
+def one_factor_comparison(shapes: pd.DataFrame, share_tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """For each pair of trained utilities one factor apart: the pooled shape readings (answer
+    formats whose closed-ended rewards are polarised, whose closed and open shapes differ) and the
+    within-prompt difference in polarised shares (closed - open, per sampler), side by side."""
+    rows = []
+    for a, b, factor in ONE_FACTOR:
+        row = {"factor changed": factor, "from": a, "to": b}
+        for side, utility in (("from", a), ("to", b)):
+            part = shapes[shapes["utility"] == utility] if len(shapes) else shapes
+            row[f"closed polarised ({side})"] = (f"{int((part['dip_closed_p'] < alpha).sum())} of {len(part)}"
+                                                 if len(part) else "n/a")
+            row[f"shapes differ ({side})"] = f"{int(part['shapes_differ'].sum())} of {len(part)}" if len(part) else "n/a"
+            tests = share_tests[share_tests["utility"] == utility] if len(share_tests) else share_tests
+            row[f"within: closed - open ({side})"] = ("; ".join(f"{r.sampler} {r.difference:+.2f} (p {r.p:.3f})"
+                                                                for r in tests.itertuples() if r.difference == r.difference)
+                                                      or "n/a")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def accuracy_board(truth: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise accuracy per reward model (rows) and evaluation set (columns; BoolQ averaged over
+    its answer formats), with reward-bench's summary: the unweighted mean over sets, and the
+    Wilson 95% interval of each set's accuracy in brackets."""
+    if truth.empty:
+        return pd.DataFrame()
+    rows = []
+    for model, part in truth.groupby("reward_model", sort=False):
+        row = {"reward model": model}
+        means = []
+        for task, cells in part.groupby("task", sort=False):
+            hits, n = int(round((cells["accuracy"] * cells["n_pairs"]).sum())), int(cells["n_pairs"].sum())
+            lo, hi = stats.wilson(hits, n)
+            row[task] = f"{hits / n:.2f} [{lo:.2f}, {hi:.2f}]"
+            means.append(hits / n)
+        row["mean over sets"] = round(float(np.mean(means)), 3)
+        rows.append(row)
+    return pd.DataFrame(rows)

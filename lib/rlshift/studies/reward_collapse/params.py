@@ -15,7 +15,9 @@ TRAINED_PREFIX = common.TRAINED_PREFIX
 IMPLICIT = "implicit:dpo"  # the pair's DPO stage read as a reward model: beta * log(pi_dpo / pi_sft)
 FREE_FORM_NAMES = tuple(n for n in preferences.NAMES if preferences.kind_of(n) != "closed")
 WITHIN_SAMPLERS = {"base": "raw", "tuned": "chat"}  # sampler role -> the prompt format it answers in
-DEFAULT_TRAIN_DATA = {"boolq": 56, "hhh_alignment": 40, "hh_rlhf": 56}
+# FineGrainedRLHF: whole questions with up to four ranked answers (six comparisons), where the
+# utilities can differ (with two responses per prompt any increasing utility pulls them apart).
+DEFAULT_TRAIN_DATA = {"boolq": 56, "hhh_alignment": 40, "hh_rlhf": 56, "finegrained_rlhf": 48}
 
 
 def _check_train_data(table) -> None:

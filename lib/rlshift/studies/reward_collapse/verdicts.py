@@ -4,6 +4,11 @@ from __future__ import annotations
 import pandas as pd
 
 
+# The utilities Song et al. predict collapse for: log sigmoid, bounded or not (a hub model's and
+# the DPO stage's implicit reward are trained with it too).
+COLLAPSE_UTILITIES = ("standard", "bounded_log_sigmoid", "external")
+
+
 def _fmt_p(p: float) -> str:
     """'p = 0.123', 'p < 0.001' or 'p n/a'."""
     return "p n/a" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
@@ -47,7 +52,7 @@ def _h1_verdict(n_polar_closed: int, n_polar_open: int, truth: pd.DataFrame) -> 
 
 
 def _h1(polar: pd.DataFrame, truth: pd.DataFrame, shapes: pd.DataFrame) -> str:
-    standard = polar[polar["utility"].isin(["standard", "external"])]
+    standard = polar[polar["utility"].isin(COLLAPSE_UTILITIES)]
     h1 = ["**H1 (reward collapse: with the standard utility, rewards are unimodal on closed- and "
           "open-ended prompts alike).** "]
     for model, part in standard.groupby("reward_model", sort=False):
