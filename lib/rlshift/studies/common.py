@@ -16,7 +16,15 @@ from rlshift.training.reward_model import UTILITIES
 
 ROLES = ("base", "sft", "tuned")
 TRAINED_PREFIX = "trained:"  # a reward model the reward-collapse chapter trains: trained:<utility>
-HUB_REWARD_MODEL = "OpenAssistant/reward-model-deberta-v3-large-v2"  # a pair's base model, its SFT stage (where it has one), its tuned model
+HUB_REWARD_MODEL = "OpenAssistant/reward-model-deberta-v3-large-v2"
+# Public reward models a study can name instead (the hub: not reachable here), with how each
+# reads (prompt, response): a text pair (DeBERTa cross-encoder) or its chat template.
+HUB_REWARD_MODELS = {
+    HUB_REWARD_MODEL: "pair",  # the plan's; OpenAssistant data + HH-RLHF, WebGPT, summarize-from-feedback
+    "weqweasdas/RM-Gemma-2B": "chat",  # Gemma-2B-it, 250k pairs (HH-RLHF, SHP, UltraFeedback, ...)
+    "Ray2333/GRM-Gemma2-2B-rewardmodel-ft": "chat",  # Gemma-2-2B, Skywork preferences v0.2
+    "Skywork/Skywork-Reward-Llama-3.1-8B-v0.2": "chat",  # Llama-3.1-8B, Skywork preferences v0.2 (a GPU)
+}  # a pair's base model, its SFT stage (where it has one), its tuned model
 
 
 def _check_batch_size(value) -> None:

@@ -105,6 +105,7 @@ class RewardModelEntry:
     reward_scale: str  # logit | sigmoid
     trained: reward_model.TrainedRewardModel | None = None
     max_length: int = 1024
+    input_form: str = "pair"  # how it reads (prompt, response): engine.rewards.INPUT_FORMS
     reference: models.LoadedModel | None = None  # implicit reward: the DPO stage's reference (SFT)
     beta: float = 0.0
     trained_on: str = ""
@@ -127,7 +128,8 @@ def load_external(spec: str, P: dict) -> RewardModelEntry:
     """A hub or local reward model (fails fast, naming the hub, where the hub is unreachable)."""
     loaded = models.load_reward_model(spec, quantize=P["quantize"])
     limit = getattr(loaded.tokenizer, "model_max_length", 1024) or 1024
-    return RewardModelEntry(spec, loaded, "external", "logit", max_length=int(min(limit, 1024)))
+    form = common.HUB_REWARD_MODELS.get(spec, "pair") if P["input_form"] == "auto" else P["input_form"]
+    return RewardModelEntry(spec, loaded, "external", "logit", max_length=int(min(limit, 1024)), input_form=form)
 
 
 def load_implicit(P: dict) -> RewardModelEntry:
@@ -171,7 +173,7 @@ def load_trained(trained: reward_model.TrainedRewardModel) -> RewardModelEntry:
     loaded = models.load_reward_model(str(trained.path), quantize="fp32")
     loaded.info["spec_label"] = trained.name
     return RewardModelEntry(trained.name, loaded, trained.utility, trained.reward_scale, trained,
-                            max_length=int(trained.record["config"]["max_length"]))
+                            max_length=int(trained.record["config"]["max_length"]), input_form="pair")
 
 
 def reward_model_entries(external: list[RewardModelEntry], trained: dict[str, reward_model.TrainedRewardModel],
@@ -183,6 +185,7 @@ def reward_model_entries(external: list[RewardModelEntry], trained: dict[str, re
 
 def model_table(entries: list[RewardModelEntry]) -> pd.DataFrame:
     return pd.DataFrame([{"reward model": e.name, "utility": e.utility, "reward scale": e.reward_scale,
+                          "reads": "implicit (chat)" if e.reference is not None else e.input_form,
                           "trained on": e.training_data(), "revision": e.loaded.info["revision"],
                           "parameters": e.loaded.info["n_params"], "device": e.loaded.info["device"]}
                          for e in entries])
@@ -235,7 +238,7 @@ def score(entry: RewardModelEntry, batch: Batch, *, template: str, data_version:
                                  cache=cache)
     else:
         scorer = Scorer(entry.loaded, cache=cache, batch_size=P["batch_size"], progress=progress)
-        frame = scorer.rewards([it for it, _ in batch], input_form=P["input_form"], max_length=entry.max_length,
+        frame = scorer.rewards([it for it, _ in batch], input_form=entry.input_form, max_length=entry.max_length,
                                template=template, data_version=data_version)
     meta = pd.DataFrame([m for _, m in batch])
     frame = pd.concat([frame.reset_index(drop=True), meta], axis=1)

@@ -39,15 +39,18 @@ def _check_nonempty(name):
 
 PARAMS = Schema(
     Param("reward_model", str, "trained:standard",
-          "The reward model of the main analysis: 'trained:standard' / 'trained:prompt_aware' (trained in the "
-          "book), a hub id (e.g. OpenAssistant/reward-model-deberta-v3-large-v2) or a local folder.",
+          "The reward model of the main analysis: 'trained:<utility>' (trained in the book), 'implicit:dpo', a hub "
+          "id (the plan's OpenAssistant/reward-model-deberta-v3-large-v2, or another of common.HUB_REWARD_MODELS) "
+          "or a local folder.",
           check=lambda v: common.check_reward_model("reward_model", v, also=(IMPLICIT,))),
     Param("implicit_reward", bool, True, "Also analyse the DPO stage's implicit reward beta * log(pi_dpo / pi_sft) "
           "(the preference model DPO trains; pairs whose SFT and DPO stages were trained in the book)."),
     Param("trained_utilities", list, list(UTILITIES),
           "Train one reward model per utility and analyse each (the extension); [] trains none.",
           choices=UTILITIES),
-    Param("input_form", str, "pair", "How a reward model reads (prompt, response).", choices=INPUT_FORMS),
+    Param("input_form", str, "auto", "How a hub or local reward model reads (prompt, response): a text pair, its "
+          "chat template, or 'auto' (the form common.HUB_REWARD_MODELS lists for it, else a pair). Models trained "
+          "here read a pair.", choices=INPUT_FORMS + ("auto",)),
     Param("train_data", dict, DEFAULT_TRAIN_DATA,
           "Training pairs per dataset, drawn from each dataset's training half.", check=_check_train_data),
     Param("train_epochs", int, 4, "Epochs over the training pairs.", minimum=1, maximum=100),
