@@ -321,3 +321,15 @@ def test_a_logits_budget_splits_batches_without_changing_values(tiny_llama, monk
     assert set(calls) == {1} and len(calls) > len(texts)  # one row per pass
     np.testing.assert_allclose(split["logprob"], whole["logprob"], atol=1e-5)
     np.testing.assert_allclose(cont_split["logprob"], cont["logprob"], atol=1e-5)
+    # the packed path (options of one context in one row) keeps to the budget as well
+    monkeypatch.setattr(scorer.lm, "prefix_sharing", True)
+    monkeypatch.setattr(batching, "LOGITS_BUDGET_BYTES", 10 ** 12)
+    packed = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+    rows = []
+    original_packed = scorer.lm._continuations_packed
+    monkeypatch.setattr(scorer.lm, "_continuations_packed", lambda batch, out: rows.append(len(batch)) or
+                        original_packed(batch, out))
+    monkeypatch.setattr(batching, "LOGITS_BUDGET_BYTES", 1)
+    packed_split = scorer.continuation_logprobs(reqs, chat=False, template="t", data_version="d")
+    assert rows and set(rows) == {1} and sum(rows) == len(reqs)
+    np.testing.assert_allclose(packed_split["logprob"], packed["logprob"], atol=1e-5)

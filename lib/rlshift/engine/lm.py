@@ -230,9 +230,15 @@ class LM:
                            "is_greedy": [False] * len(requests[i].options)} for i in batch]
                 shared = [b for b, i in enumerate(batch) if self._packable(prepared[i])]
                 separate = [b for b in range(len(batch)) if b not in set(shared)]
-                for part, score in ((shared, self._continuations_packed), (separate, self._continuations_full)):
-                    if part:
-                        score([(requests[batch[b]], prepared[batch[b]]) for b in part], [values[b] for b in part])
+                # packed rows keep every option's positions: split them by the logits budget too
+                kept = [sum(len(t) for _, t in prepared[batch[b]]) for b in shared]
+                for rows in batching.logit_parts(kept, len(shared), self.vocab_size, self.logits_budget):
+                    part = shared[rows]
+                    self._continuations_packed([(requests[batch[b]], prepared[batch[b]]) for b in part],
+                                               [values[b] for b in part])
+                if separate:
+                    self._continuations_full([(requests[batch[b]], prepared[batch[b]]) for b in separate],
+                                             [values[b] for b in separate])
                 yield list(zip(batch, values))
 
         return Call("continuation", requests, _context_key(chat), {"verb": "continuation"}, compute,
