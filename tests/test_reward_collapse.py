@@ -366,7 +366,7 @@ def test_within_prompt_analysis_tells_polarised_prompts_and_tests_by_prompt():
                        pd.DataFrame(columns=["utility"]), pd.DataFrame(), pd.DataFrame(), within=same)
     assert "consistent with collapse" in text
     # one answer repeated: not testable, and not counted as polarised
-    flat = frame.assign(reward=np.where(frame["task_type"] == "open", 1.0, frame["reward"]))
+    flat = frame.assign(text=np.where(frame["task_type"] == "open", "the same answer", frame["text"]))
     flat_within = rc.within_prompt(flat)
     assert not flat_within[flat_within["task_type"] == "open"]["testable"].any()
     assert "not testable" in rc.verdicts(pd.DataFrame(columns=["utility", "reward_model", "task_type"]), NO_TRUTH,

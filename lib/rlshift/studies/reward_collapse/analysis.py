@@ -200,7 +200,7 @@ def training_tables(training: pd.DataFrame, alpha: float = 0.05, seed: int = 0) 
 # ------------------------------------------------------------------ within one prompt (Song et al.'s object)
 
 WITHIN = ["reward_model", "utility", "sampler", "task", "task_type"]
-MIN_DISTINCT = 3  # fewer distinct rewards in a prompt: the set of answers, not the reward model, sets the shape
+MIN_DISTINCT = 3  # fewer distinct answers to a prompt: the set of answers, not the reward model, sets the shape
 
 
 def within_prompt_z(scored: pd.DataFrame) -> pd.DataFrame:
@@ -216,17 +216,16 @@ def within_prompt_z(scored: pd.DataFrame) -> pd.DataFrame:
 def within_prompt(scored: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Per reward model x sampler x prompt: the shape of the rewards of that prompt's sampled
     answers, which is what Song et al.'s theory is about. `polarized` = Hartigan's dip test
-    rejects unimodality at `alpha`; `testable` = at least MIN_DISTINCT distinct rewards. For
+    rejects unimodality at `alpha`; `testable` = at least MIN_DISTINCT distinct answers. For
     BoolQ, the share of answers judged correct and the mean reward gap correct - incorrect
     where the prompt has both."""
     rows = []
     for key, part in scored.groupby(WITHIN + ["prompt_id"], sort=False):
         x = part["reward"].to_numpy(float)
-        distinct = len(np.unique(x.round(6)))
-        testable = distinct >= MIN_DISTINCT
+        distinct = part["text"].nunique()  # one answer sampled twice has one reward (up to float noise)
+        testable = distinct >= MIN_DISTINCT and np.ptp(x) > 0
         dip, p = stats.dip_test(x) if testable else (np.nan, np.nan)
-        row = dict(zip(WITHIN + ["prompt_id"], key), n=len(x), distinct_answers=part["text"].nunique(),
-                   distinct_rewards=distinct, sd=x.std(ddof=1) if len(x) > 1 else np.nan, dip=dip, dip_p=p,
+        row = dict(zip(WITHIN + ["prompt_id"], key), n=len(x), distinct_answers=distinct, sd=x.std(ddof=1) if len(x) > 1 else np.nan, dip=dip, dip_p=p,
                    bimodality_coef=stats.bimodality_coefficient(x) if testable else np.nan,
                    testable=testable, polarized=bool(testable and p < alpha))
         if key[4] == "closed":
