@@ -75,10 +75,12 @@ def test_rewards_and_pair_losses_against_hand_values():
 
 
 def test_one_factor_comparison_pairs_utilities_one_factor_apart():
-    shapes = pd.DataFrame({"utility": ["standard", "bounded_log_sigmoid", "prompt_aware"],
-                           "dip_closed_p": [0.5, 0.5, 0.01], "shapes_differ": [False, False, True]})
-    tests = pd.DataFrame({"utility": ["standard", "bounded_log_sigmoid", "prompt_aware"], "sampler": "base",
-                          "difference": [0.0, 0.1, 0.6], "p": [1.0, 0.7, 0.01]})
+    names = ["trained:standard", "trained:bounded_log_sigmoid", "trained:prompt_aware", rc.IMPLICIT]
+    utilities = ["standard", "bounded_log_sigmoid", "prompt_aware", "standard"]  # the implicit one: not compared
+    shapes = pd.DataFrame({"reward_model": names, "utility": utilities,
+                           "dip_closed_p": [0.5, 0.5, 0.01, 0.01], "shapes_differ": [False, False, True, True]})
+    tests = pd.DataFrame({"reward_model": names, "utility": utilities, "sampler": "base",
+                          "difference": [0.0, 0.1, 0.6, 0.9], "p": [1.0, 0.7, 0.01, 0.01]})
     table = rc.one_factor_comparison(shapes, tests).set_index("from")
     assert list(table["to"]) == ["bounded_log_sigmoid", "prompt_aware"]
     assert table.loc["bounded_log_sigmoid", "closed polarised (to)"] == "1 of 1"

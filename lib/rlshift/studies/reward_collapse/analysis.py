@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from rlshift import stats
+from rlshift.studies.common import TRAINED_PREFIX
 from rlshift.training.reward_model import TrainedRewardModel
 
 CELL = ["reward_model", "utility", "task", "task_type", "format"]
@@ -285,16 +286,18 @@ ONE_FACTOR = (("standard", "bounded_log_sigmoid", "the bound on rewards (unbound
 def one_factor_comparison(shapes: pd.DataFrame, share_tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """For each pair of trained utilities one factor apart: the pooled shape readings (answer
     formats whose closed-ended rewards are polarised, whose closed and open shapes differ) and the
-    within-prompt difference in polarised shares (closed - open, per sampler), side by side."""
+    within-prompt difference in polarised shares (closed - open, per sampler), side by side. Only
+    the models trained here (the implicit reward shares the standard utility, not the rest)."""
     rows = []
     for a, b, factor in ONE_FACTOR:
         row = {"factor changed": factor, "from": a, "to": b}
         for side, utility in (("from", a), ("to", b)):
-            part = shapes[shapes["utility"] == utility] if len(shapes) else shapes
+            name = TRAINED_PREFIX + utility
+            part = shapes[shapes["reward_model"] == name] if len(shapes) else shapes
             row[f"closed polarised ({side})"] = (f"{int((part['dip_closed_p'] < alpha).sum())} of {len(part)}"
                                                  if len(part) else "n/a")
             row[f"shapes differ ({side})"] = f"{int(part['shapes_differ'].sum())} of {len(part)}" if len(part) else "n/a"
-            tests = share_tests[share_tests["utility"] == utility] if len(share_tests) else share_tests
+            tests = share_tests[share_tests["reward_model"] == name] if len(share_tests) else share_tests
             row[f"within: closed - open ({side})"] = ("; ".join(f"{r.sampler} {r.difference:+.2f} (p {r.p:.3f})"
                                                                 for r in tests.itertuples() if r.difference == r.difference)
                                                       or "n/a")
