@@ -8,7 +8,7 @@ import seaborn as sns
 ROLE_PALETTE = {"base": "#4C72B0", "sft": "#55A868", "tuned": "#C44E52"}
 
 
-def _palette(roles) -> dict:
+def role_palette(roles) -> dict:
     """Role colours; a "role · format" cell is its role's colour, lighter for raw text."""
     out = {}
     for r in roles:
@@ -22,7 +22,7 @@ def reliability_diagrams(table: pd.DataFrame, summary: pd.DataFrame | None = Non
                          col: str = "task", col_wrap: int = 3, title: str = "") -> plt.Figure:
     """Observed frequency against mean confidence per bin, with Wilson 95% intervals and the
     diagonal of perfect calibration; one panel per task, one colour per model role."""
-    palette = _palette(table["role"].unique())
+    palette = role_palette(table["role"].unique())
     grid = sns.FacetGrid(table, col=col, col_wrap=min(col_wrap, table[col].nunique()),
                          height=3.0, sharex=True, sharey=True)
     for (task, ax) in zip(grid.col_names, grid.axes.flat):
@@ -50,7 +50,7 @@ def metric_with_ci(summary: pd.DataFrame, value: str, low: str, high: str, xlabe
     """A dot per task and role with its 95% interval (and chance, where given)."""
     tasks = list(dict.fromkeys(summary["task"]))
     roles = list(dict.fromkeys(summary["role"]))
-    palette = _palette(roles)
+    palette = role_palette(roles)
     fig, ax = plt.subplots(figsize=(6.5, 0.38 * len(tasks) + 1.2))
     for k, role in enumerate(roles):
         part = summary[summary["role"] == role].set_index("task").reindex(tasks)
@@ -74,7 +74,7 @@ def lines_by_task(table: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
     """One panel per task, one line per role (temperature sweeps, selective accuracy)."""
     grid = sns.relplot(data=table, x=x, y=y, hue="role", col="task", kind="line", marker="o",
                        col_wrap=min(col_wrap, table["task"].nunique()), height=2.6,
-                       palette=_palette(table["role"].unique()), facet_kws={"sharey": False})
+                       palette=role_palette(table["role"].unique()), facet_kws={"sharey": False})
     if reference is not None:
         for ax in grid.axes.flat:
             ax.axvline(reference, ls=":", c="grey")

@@ -7,18 +7,18 @@ book with each utility in `trained_utilities` (rlshift.training.reward_model). C
 (correct vs incorrect answer, in several answer formats). Free-form: preference pairs
 (rlshift.data.preferences), objective-preference (LLMBar, hhh_alignment's honesty items) or open
 (people's taste: HH-RLHF), analysed apart. Then the base model's own samples, judged automatically (BoolQ) or by
-people through an annotation sheet (open-ended). The notebook tells the story.
+people through an annotation sheet (open-ended) (`samples`). The notebook tells the story.
 """
 from rlshift.studies.reward_collapse import figures
 from rlshift.studies.reward_collapse.analysis import (accuracy_board, annotation_agreement, describe, one_factor_comparison, polarised_shares,
                                                       share_difference_test, text_hash, within_prompt, within_prompt_z, ground_truth, heldout_table,
                                                       polarization, sample_summary, shape_comparison,
                                                       training_curves, training_tables)
-from rlshift.studies.reward_collapse.inputs import (ANNOTATION_LABELS, Prepared, RewardModelEntry, annotation_sheet,
-                                                    contamination, data_table, generate_samples, judge_boolq, load_external_models,
-                                                    model_table, open_prompt, prepare, reward_model_entries,
-                                                    score_all, score_samples, score_training, train_reward_models,
-                                                    training_items, within_prompt_samples)
+from rlshift.studies.reward_collapse.inputs import (Prepared, RewardModelEntry, contamination, data_table,
+                                                    load_external_models, model_table, prepare, reward_model_entries,
+                                                    score_all, score_training, train_reward_models, training_items)
+from rlshift.studies.reward_collapse.samples import (ANNOTATION_LABELS, annotation_sheet, generate_samples, judge_boolq,
+                                                     open_prompt, score_samples, within_prompt_samples)
 from rlshift.studies.reward_collapse.params import IMPLICIT, PARAMS, TRAINED_PREFIX, reward_model_names
 from rlshift.studies.reward_collapse.verdicts import contamination_summary, verdicts
 
