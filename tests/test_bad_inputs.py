@@ -393,7 +393,7 @@ CASES = [
     ("a mirror-only preference dataset without a mirror", _mirror_only_dataset_without_mirror, InputError,
      r"'pandalm' is read from a local mirror only .*RLSHIFT_DATA_MIRROR.*pandalm/testset-v1.json.gz"),
     ("unknown trained reward model", _reward_collapse_params({"reward_model": "trained:dpo"}), InputError,
-     r"unknown trained reward model 'trained:dpo'.*Accepted: trained:prompt_aware, trained:standard"),
+     r"unknown trained reward model 'trained:dpo'.*Accepted: trained:bounded_log_sigmoid, trained:prompt_aware, trained:standard"),
     ("an embedded causal LM as the study's reward model",
      _reward_collapse_params({"reward_model": "embedded:gemma-3-270m"}), InputError,
      r"'reward_model': 'embedded:gemma-3-270m' is a causal language model, not a reward model"),

@@ -466,9 +466,10 @@ def test_notebook_runs_with_small_parameters(quick_book):
     for heading in ("**H1 (reward collapse", "**H2 (rewards match", "**H3 (Song et al.'s remedy", "**H4 (the base"):
         assert heading in text
     assert "trained:standard" in text and "trained:prompt_aware" in text and "**On the training prompts**" in text
-    assert "Contamination check" in text and "`trained:standard`: " in text
+    assert any("Contamination check" in c.source for c in nb.cells) and "`trained:standard`: " in text
     assert "**H1 within prompts" in text and "on the tuned model's answers" in text
-    assert "One factor at a time" in text and "the utility (log sigmoid" in text
+    html = "".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
+    assert any("One factor at a time" in c.source for c in nb.cells) and "the utility (log sigmoid" in html
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 4
     exported = pd.read_csv(sheet)
