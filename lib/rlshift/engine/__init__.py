@@ -4,6 +4,7 @@ its full key and resumable (see `rlshift.engine.caching`).
     scorer = Scorer(loaded, cache=ScoreCache(), batch_size="auto")
     scorer.choice_logprobs(requests, chat=..., template=..., data_version=...)
     scorer.continuation_logprobs(...) | scorer.sequence_logprobs(texts, ...) | scorer.layer_readout(...)
+    scorer.block_vectors(...)   # the vector one block adds at one layer (for interventions)
     scorer.generate(prompts, settings, ...) | Scorer(reward_model).rewards(items, ...)
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 from rlshift.cache import ScoreCache
 from rlshift.engine import caching
 from rlshift.engine.generate import GENERATION_BATCH_ROWS, GenerationSettings, cut_at_stop, generate_call
-from rlshift.engine.layers import COMPONENTS, readout_call
+from rlshift.engine.layers import COMPONENTS, readout_call, vector_call
 from rlshift.engine.lm import LM
 from rlshift.engine.rewards import INPUT_FORMS, reward_call
 from rlshift.models import LoadedModel
@@ -51,9 +52,18 @@ class Scorer:
                           data_version: str) -> pd.DataFrame:
         return self._run(self.lm.sequences(texts, chat=chat), template, data_version)
 
-    def layer_readout(self, requests: Sequence[Request], *, chat: bool, template: str,
-                      data_version: str) -> pd.DataFrame:
-        return self._run(readout_call(self.lm, requests, chat=chat), template, data_version)
+    def layer_readout(self, requests: Sequence[Request], *, chat: bool, template: str, data_version: str,
+                      components: Sequence[str] = COMPONENTS, replace_mlp: tuple[Sequence[float], int] | None = None,
+                      final_only: bool = False) -> pd.DataFrame:
+        """`replace_mlp` = (vector, from_layer): read under Merullo et al.'s intervention;
+        `final_only`: the last layer's residual only (the model's own next-token distribution)."""
+        return self._run(readout_call(self.lm, requests, chat=chat, components=components, replace_mlp=replace_mlp,
+                                      final_only=final_only), template, data_version)
+
+    def block_vectors(self, requests: Sequence[Request], *, component: str, layer: int, chat: bool,
+                      template: str, data_version: str) -> pd.DataFrame:
+        return self._run(vector_call(self.lm, requests, component=component, layer=layer, chat=chat),
+                         template, data_version)
 
     def generate(self, prompts: Sequence[Text], settings: GenerationSettings, *, chat: bool, template: str,
                  data_version: str, batch_rows: int = GENERATION_BATCH_ROWS) -> pd.DataFrame:
