@@ -3,6 +3,7 @@ the base, answer curves by layer, stage agreement by layer, the intervention by 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import pandas as pd
 import seaborn as sns
 
@@ -63,6 +64,7 @@ def agreement(table: pd.DataFrame) -> plt.Figure:
                 ls="-" if fmt == "raw" else "--")
         ax.fill_between(part["layer"], part["ci_low"], part["ci_high"], color=colour, alpha=0.15)
     ax.set_xlabel("layer")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("same top token as base")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
