@@ -60,6 +60,8 @@ def test_function_application_layer_is_where_the_mlp_promotes_the_answer_on_the_
     raw = lens.drop(columns=["request", "item"])
     assert analysis.function_application_layer(raw, meta, ["a", "b"], shots=1) == 2
     assert analysis.function_application_layer(raw, meta, ["c", "d"], shots=1) == 4
+    last = _lens({("base", "mlp", 0): [9, 9, 3, 9, 9, 1]}, roles=("base",)).drop(columns=["request", "item"])
+    assert analysis.function_application_layer(last, meta, ["a", "b"], shots=1) == 2  # never the last layer
 
 
 def test_late_layer_shift_and_agreement_separate_a_changed_stage_from_an_unchanged_one():

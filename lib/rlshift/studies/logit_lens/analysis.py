@@ -26,9 +26,12 @@ def _late(frame: pd.DataFrame) -> pd.Series:
 
 def function_application_layer(lens: pd.DataFrame, meta: pd.DataFrame, items: list[str], shots: int) -> int:
     """The layer whose MLP update, decoded, gives the answer its highest mean log-probability on
-    these items' k-shot prompts: where the FFN promotes the answer (Merullo's function application)."""
+    these items' k-shot prompts: where the FFN promotes the answer (Merullo's function application).
+    The last layer is not a candidate: its update writes the output distribution itself, and an
+    intervention from it replaces one update only (Merullo's o vectors came from layers 13-25 of 24-28)."""
     requests = set(meta[(meta["item"].isin(items)) & (meta["condition"] == f"{shots}-shot")]["request"])
     part = lens[(lens["component"] == "mlp") & (lens["option_index"] == 0) & lens["item_id"].isin(requests)]
+    part = part[part["layer"] < lens["layer"].max()]
     return int(part.groupby("layer")["logprob"].mean().idxmax())
 
 
