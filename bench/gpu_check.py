@@ -10,7 +10,8 @@ shift would look smaller than on a trained model). Each is then loaded through `
 in nf4 4-bit (the default on CUDA), 8-bit and bf16 (fp32 and bf16 on CPU) and scored through
 the engine (`Scorer`, batch size 'auto'): lettered choices and 4-ending continuations, items/s,
 the batch size 'auto' found, peak GPU memory, the log-prob shift of each quantization against
-bf16 (mean and 95th percentile |difference|, argmax agreement), and generation tokens/s batched
+bf16 (mean and 95th percentile |difference|, argmax agreement), the per-layer readout's time over
+its forward pass (every component; the logit-lens chapter's resid + mlp), and generation tokens/s batched
 and one prompt at a time on the same prompts, with the share of identical samples. The table is
 printed and written to OUT/gpu_check.csv and .md. The models are small and trained on little
 text: the figures check the code paths and their relative costs, not a 7B model's numbers.
@@ -118,6 +119,32 @@ def items(lines: list[str], n: int, seed: int = 0):
     return letter, cloze, prompts
 
 
+def lens_cost(scorer, letter, kw: dict, cuda: bool) -> dict:
+    """The per-layer readout's time over the forward pass it runs (the same batches), every
+    component and the logit-lens chapter's resid + mlp (issue 18's target: <= 1.5x)."""
+    import torch
+
+    from rlshift.engine import Request
+
+    reqs = [Request(r.item_id, r.context, r.options[:1]) for r in letter]
+    seqs = [scorer.lm.encode_context(r.context, False) for r in reqs]
+    size = scorer.lm.batch_size
+
+    def timed(run) -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        run()
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    forward = timed(lambda: [scorer.lm.forward(seqs[i:i + size], keep=1) for i in range(0, len(seqs), size)])
+    every = timed(lambda: scorer.layer_readout(reqs, **kw))
+    chapter = timed(lambda: scorer.layer_readout(reqs, components=("resid", "mlp"), **kw))
+    return {"lens_all_x_forward": every / forward, "lens_resid_mlp_x_forward": chapter / forward}
+
+
 def measure(path: Path, quantize: str, letter, cloze, prompts, n_alone: int, new_tokens: int) -> tuple[dict, dict]:
     import torch
 
@@ -144,6 +171,7 @@ def measure(path: Path, quantize: str, letter, cloze, prompts, n_alone: int, new
         row[f"{name}_items_per_s"] = len(reqs) / (time.perf_counter() - start)
         values[name] = frame["logprob"].to_numpy()
     row["auto_batch_size"] = scorer.lm.batch_size
+    row.update(lens_cost(scorer, letter, kw, cuda))
     settings = GenerationSettings(max_new_tokens=new_tokens, temperature=0.7, top_p=0.95, seed=0)
     tok = loaded.tokenizer
     timed = {}

@@ -22,4 +22,5 @@ def test_gpu_check_runs_on_cpu_and_writes_its_table(tmp_path):
     fp32 = table[table["quantize"] == "fp32"]
     assert (fp32["letter_shift_mean"] > 0).all() and (fp32["letter_shift_mean"] < 0.1).all()  # bf16 vs fp32: small, not 0
     assert (fp32["gen_identical_share"] == 1.0).all()  # fp32: batched samples equal one-at-a-time ones
-    assert (table[["letter_items_per_s", "cloze_items_per_s", "gen_tok_s_batched"]] > 0).all().all()
+    assert (table[["letter_items_per_s", "cloze_items_per_s", "gen_tok_s_batched", "lens_all_x_forward",
+                   "lens_resid_mlp_x_forward"]] > 0).all().all()
