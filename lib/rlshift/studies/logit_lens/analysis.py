@@ -1,7 +1,7 @@
 """The logit-lens chapter's tables, from the readout records (one row per request x option x
 component x layer) and the intervention records (the final layer under each intervention).
 
-Option 0 is the answer's token, option 1 the argument's (where the argument is one word).
+Option 0 is the answer's token, option 1 the argument's (where the argument is a word or a name).
 Reciprocal rank (1 / rank, Merullo et al.'s reading) is averaged over items; every comparison of
 stages is paired over the same items (stats.paired_contrasts, bootstrap over items)."""
 from __future__ import annotations

@@ -36,7 +36,7 @@ class Prepared:
 def _shipped(filename: str) -> tuple[pd.DataFrame, dict]:
     path = manifest.verified(filename)
     entry = manifest.entries()[filename]
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return pd.DataFrame(rows), {"file": f"data/{filename}", "rows": entry["rows"], "license": entry["license"],
                                 "source": entry["source"], "version": entry["sha256"][:12]}
 
@@ -65,9 +65,8 @@ def prepare(P: dict) -> Prepared:
 
 def data_table(prep: Prepared) -> pd.DataFrame:
     counts = prep.items.groupby("task").size()
-    table = pd.DataFrame([{"task": t, "items": int(n), "in data/": int((prep.pool["task"] == t).sum())}
-                          for t, n in counts.items()])
-    return table
+    return pd.DataFrame([{"task": t, "items": int(n), "in data/": int((prep.pool["task"] == t).sum())}
+                         for t, n in counts.items()])
 
 
 # ------------------------------------------------------------------ prompts
@@ -77,7 +76,8 @@ def question(task: str, argument: str) -> str:
 
 
 def options(task: str, answer: str, argument: str) -> tuple[str, ...]:
-    """The answer's token (first of " answer"), and the argument's where it is one word."""
+    """The answer and, for tasks whose argument is a word or a name (not a question), the argument:
+    each read as the first token of " text"."""
     return (" " + answer, " " + argument) if task in WORD_ARGUMENT else (" " + answer,)
 
 

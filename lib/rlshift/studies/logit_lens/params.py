@@ -17,8 +17,8 @@ QUESTIONS = {
     "uppercase": "Q: What is {argument} in uppercase?\nA:",
     "colored_object": "{argument}\nA:",
 }
-# Tasks whose argument is one word, so that the argument's own token can be ranked beside the
-# answer's (Merullo's "argument formation" before "function application").
+# Tasks whose argument is a word or a name (not a question), so that the argument's own first token
+# can be ranked beside the answer's (Merullo's "argument formation" before "function application").
 WORD_ARGUMENT = ("capital", "past_tense_regular", "past_tense_irregular", "uppercase")
 FRAMINGS = ("plain", "benign", "harmful")
 DEFAULT_TASKS = ["capital", "past_tense_regular", "past_tense_irregular", "uppercase", "colored_object"]
@@ -44,7 +44,7 @@ def _intervention_tasks(P: dict) -> None:
     bad = [t for t in P["intervention_tasks"] if t not in WORD_ARGUMENT or t not in P["tasks"]]
     if bad:
         raise InputError(f"parameter 'intervention_tasks': {bad} not accepted. Accepted: tasks in 'tasks' whose "
-                         f"argument is one word ({', '.join(t for t in WORD_ARGUMENT if t in P['tasks'])}).")
+                         f"argument is a word or a name ({', '.join(t for t in WORD_ARGUMENT if t in P['tasks'])}).")
     if P["intervention_tasks"] and P["n_sources"] + P["n_targets"] > P["n_items"]:
         raise InputError(f"parameters 'n_sources' + 'n_targets' = {P['n_sources'] + P['n_targets']} exceed 'n_items' "
                          f"= {P['n_items']}: the intervention's source and target items are disjoint items of the "
