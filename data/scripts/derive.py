@@ -14,6 +14,7 @@ Both are deterministic: same inputs, same bytes, same sha256.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
@@ -114,6 +115,23 @@ def write(filename: str) -> dict:
     return {"file": filename, **source, "rows": len(rows),
             "sha256": wheels.sha256_file(path),
             "command": f"python data/scripts/derive.py {filename}"}
+
+
+def write_and_record(write, argv: list[str] | None, doc: str, out_manifest: bool) -> None:
+    """The derive scripts' command line: `write(folder) -> manifest entries` into data/ (and
+    data/MANIFEST.yaml), or with --out DIR into DIR (its own DIR/MANIFEST.yaml where
+    `out_manifest`, else the manifest untouched)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="write here instead of data/" + (
+        " (manifest entries in DIR/MANIFEST.yaml)" if out_manifest else " (manifest untouched)"))
+    args = parser.parse_args(argv)
+    out = args.out or DATA_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    entries = write(out)
+    for e in entries:
+        print(f"wrote {out / e['file']}: {e['rows']} rows, sha256 {e['sha256']}")
+    if args.out is None or out_manifest:
+        manifest.update(entries, None if args.out is None else out / "MANIFEST.yaml")
 
 
 def main(names: list[str]) -> None:

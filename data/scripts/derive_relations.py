@@ -35,7 +35,6 @@ Deterministic: the same inputs give the same bytes.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import io
@@ -50,9 +49,9 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from derive import BIGBENCH, _bigbench_sdist  # noqa: E402  (the pinned sdist, fetched once)
+from derive import BIGBENCH, _bigbench_sdist, write_and_record  # noqa: E402  (the pinned sdist, fetched once)
 
-from rlshift import manifest, paths, wheels  # noqa: E402
+from rlshift import paths, wheels  # noqa: E402
 from rlshift.errors import InputError  # noqa: E402
 from rlshift.wheels import ArtifactError, PinnedWheel  # noqa: E402
 
@@ -279,16 +278,7 @@ def write(out_dir: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="write both files and their manifest entries "
-                                                 "(DIR/MANIFEST.yaml) here instead of data/")
-    args = parser.parse_args(argv)
-    out = args.out or DATA_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    entries = write(out)
-    for e in entries:
-        print(f"wrote {out / e['file']}: {e['rows']} rows, sha256 {e['sha256']}")
-    manifest.update(entries, None if args.out is None else out / "MANIFEST.yaml")
+    write_and_record(write, argv, __doc__, out_manifest=True)
     return 0
 
 

@@ -12,7 +12,6 @@ data/MANIFEST.yaml.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -21,9 +20,8 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from derive import BIGBENCH, _bigbench_sdist  # noqa: E402  (the pinned sdist, fetched once)
+from derive import BIGBENCH, _bigbench_sdist, write_and_record  # noqa: E402  (the pinned sdist, fetched once)
 
-from rlshift import manifest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data"
@@ -64,16 +62,7 @@ def write(out_dir: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="write here instead of data/ (manifest untouched)")
-    args = parser.parse_args(argv)
-    out = args.out or DATA_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    entries = write(out)
-    for e in entries:
-        print(f"wrote {out / e['file']}: {e['rows']} rows, sha256 {e['sha256']}")
-    if args.out is None:
-        manifest.update(entries)
+    write_and_record(write, argv, __doc__, out_manifest=False)
 
 
 if __name__ == "__main__":

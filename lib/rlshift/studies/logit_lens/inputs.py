@@ -125,8 +125,8 @@ def random_like(vector: np.ndarray, key: str) -> list[float]:
 
 # ------------------------------------------------------------------ the reads, per role
 
-def _intervene(scorer: Scorer, lens: pd.DataFrame, meta: pd.DataFrame, prep: Prepared, P: dict, chat: bool,
-               version: str) -> tuple[pd.DataFrame, dict]:
+def _intervene(scorer: Scorer, lens: pd.DataFrame, reqs: list[Request], meta: pd.DataFrame, prep: Prepared, P: dict,
+               chat: bool, version: str) -> tuple[pd.DataFrame, dict]:
     """Merullo's intervention on this model. Per task: sources are the first candidates this model
     answers on their one-shot prompts (others fill in where too few are answered); the layer whose
     MLP update ranks the answer highest on them is the function-application layer, and each
@@ -135,17 +135,17 @@ def _intervene(scorer: Scorer, lens: pd.DataFrame, meta: pd.DataFrame, prep: Pre
     n = n_layers(scorer.loaded.model)
     k = min(P["shots"])
     frames, chosen, sourcing = [], {}, {}
+    hit = answered(lens, meta, f"{k}-shot")
+    by_id = {r.item_id: r for r in reqs}
     for task in P["intervention_tasks"]:
         candidates, targets = split_sources_targets(prep.items, task, P["n_targets"], P["seed"])
-        hit = answered(lens, meta, f"{k}-shot")
         ranked = sorted(range(len(candidates)), key=lambda i: candidates["item_id"].iloc[i] not in hit)  # stable
         sources = candidates.iloc[ranked[:P["n_sources"]]]
         layer = function_application_layer(lens, meta, list(sources["item_id"]), shots=k)
         chosen[task] = layer
         sourcing[task] = {"sources": list(sources["item_id"]),
                           "answered": int(sources["item_id"].isin(hit).sum())}
-        src_reqs = [Request(f"{s.item_id}~k{k}", k_shot(s, k, prep.pool, P["seed"]), options(s.task, s.answer, s.argument))
-                    for s in sources.itertuples()]
+        src_reqs = [by_id[f"{s}~k{k}"] for s in sources["item_id"]]  # their one-shot prompts, as the lens read them
         vectors = scorer.block_vectors(src_reqs, component="mlp", layer=layer, chat=chat, template=TEMPLATE,
                                        data_version=version)
         tgt = [filler_request(t, f"{t.item_id}~filler") for t in targets.itertuples()]
@@ -173,7 +173,7 @@ def read_roles(specs: dict[str, str], prep: Prepared, P: dict, cache: ScoreCache
         chat = fmt == "chat"
         lens = scorer.layer_readout(reqs, chat=chat, template=TEMPLATE, data_version=version,
                                     components=P["components"])
-        inter, extra = _intervene(scorer, lens, meta, prep, P, chat, version)
+        inter, extra = _intervene(scorer, lens, reqs, meta, prep, P, chat, version)
         interventions.append(inter)
         return lens, extra
 
