@@ -50,7 +50,9 @@ def quick_book(tmp_path_factory):
     shutil.copytree(paths.REPO_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("executed"))
     extras = {"reward_collapse": {"model_dir": str(root / "reward_models"),
                                   "annotation_sheet": str(root / "annotation_sheet.csv")},
-              "tuned_pair": {"model_dir": str(root / "reward_models")}}  # its judge: the same trained model
+              "tuned_pair": {"model_dir": str(root / "reward_models")},
+              "abstention": {"model_dir": str(root / "reward_models")},
+              "sweep_comparison": {"sweep_dir": str(root / "sweeps" / "quick")}}  # its judge: the same trained model
     for study, entry in cli.studies().items():
         notebook = paths.REPO_ROOT / entry["notebook"]
         cli.execute(notebook, root / "book" / "executed" / notebook.name,

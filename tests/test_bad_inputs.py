@@ -17,12 +17,12 @@ import pytest
 import torch
 import yaml
 
-from rlshift import cli, data, manifest, models, paths, prompts, wheels
+from rlshift import cli, data, manifest, models, paths, prompts, sweep, wheels
 from rlshift.cache import CacheWriteError, ScoreCache
 from rlshift.errors import InputError
 from rlshift.engine import Scorer
 from rlshift.requests import Request
-from rlshift.studies import calibration as cal
+from rlshift.studies import abstention, calibration as cal, sweep_comparison
 from rlshift.wheels import ArtifactError, PinnedWheel
 
 
@@ -363,6 +363,24 @@ CASES = [
         {"tasks": ["copa:cloze:0"], "quantization_tasks": ["piqa:cloze:0"]}), InputError,
      r"'quantization_tasks': \['piqa:cloze:0'\] are not in 'tasks'"),
     ("bad batch size", lambda c: Scorer(c.fixture("tiny_llama"), batch_size=0), InputError, r"batch_size must be a positive integer"),
+    # the "I don't know" chapter
+    ("an unknown question category", lambda c: abstention.PARAMS.validate({"categories": ["trick"]}), InputError,
+     r"parameter 'categories': \['trick'\] not accepted. Accepted: a non-empty list from \['answerable'"),
+    ("a causal LM as one of the reward models", lambda c: abstention.PARAMS.validate(
+        {"reward_models": ["embedded:gemma-3-270m"]}), InputError, r"'reward_models': 'embedded:gemma-3-270m' is a causal language model"),
+    ("a pair without a known cut-off", lambda c: abstention.PARAMS.validate({"model_pair": "olmo-2-7b"}), InputError,
+     r"'cutoff_year' is needed for model_pair 'olmo-2-7b'"),
+    # sweeps and the comparison page
+    ("a grid file that does not exist", lambda c: sweep.load(c.tmp / "grid.yml"), InputError,
+     r"grid file '.*grid.yml' does not exist or is not a file"),
+    ("a comparison page without its grid file", lambda c: sweep_comparison.locate(
+        sweep_comparison.PARAMS.validate({"grid": "book/sweeps/nothing.yaml"})), InputError,
+     r"parameter 'grid' = 'book/sweeps/nothing.yaml'.*is not a file"),
+    ("a sweep folder that was never collected", lambda c: sweep_comparison.collected(c.tmp), InputError,
+     r"has no runs.parquet or results.parquet: collect it first \(rlshift collect"),
+    ("a recorded table no run wrote", lambda c: sweep_comparison.recorded(
+        __import__("pandas").DataFrame({"table": ["summary"], "run": ["r"]}), "accuracy", {}), InputError,
+     r"table 'accuracy' was not recorded by any finished run of this sweep. Recorded: summary"),
     ("unknown study notebook", lambda c: cli.schema_for(c.tmp / "reward_hacking.ipynb"), InputError,
      r"no study package rlshift.studies.reward_hacking; known studies: tuned_pair, calibration"),
     # scoring and cache

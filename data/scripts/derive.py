@@ -23,12 +23,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 from pathlib import Path
 
 
-from rlshift import manifest, wheels
+from rlshift import manifest, paths, wheels
 from rlshift.data import benchmarks
-from rlshift.paths import DATA_DIR, cache_dir
+from rlshift.errors import InputError
+from rlshift.paths import DATA_DIR, cache_dir, wheelhouse
 
 TRIVIAQA_N = 1000
 BIGBENCH = ("bigbench", "1.0.0", "bigbench-1.0.0.tar.gz",
@@ -71,22 +73,57 @@ def triviaqa_mc() -> tuple[list[dict], dict]:
     return out, source
 
 
-def _bigbench_sdist() -> Path:
+def mirror_root() -> Path:
+    """The reference-data mirror the derive scripts read first: RLSHIFT_DATA_MIRROR, else
+    ../shared/data beside the repo."""
+    return paths.data_mirror() or paths.REPO_ROOT.parent / "shared" / "data"
+
+
+def pinned_source(relative: str, url: str, sha256: str, what: str) -> tuple[bytes, str]:
+    """An upstream file's bytes and where they came from: the mirror's copy (`relative` to it),
+    else the authors' file by URL; its sha256 must be the pinned one either way."""
+    local = mirror_root() / relative
+    if local.exists():
+        raw, where = local.read_bytes(), str(local)
+    else:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                raw, where = response.read(), url
+        except OSError as err:
+            raise InputError(f"{what} is not at {local} and could not be downloaded from {url} ({err}). Set "
+                             f"RLSHIFT_DATA_MIRROR to a folder that holds {relative}, or connect to GitHub.") from err
+    got = hashlib.sha256(raw).hexdigest()
+    if got != sha256:
+        raise wheels.ArtifactError(f"{where}: sha256 {got} does not match the pinned {sha256} ({what}). Replace it "
+                                   f"with the pinned version.")
+    return raw, where
+
+
+def bigbench_sdist() -> Path:
+    """The pinned BIG-bench sdist: from the rlshift cache, a wheelhouse (RLSHIFT_WHEELHOUSE), or
+    pip. Recent pips may not fetch it (its metadata names direct URL dependencies); then the error
+    says where to put the file."""
     name, version, filename, sha = BIGBENCH
     target = cache_dir() / "wheels" / filename
+    house = wheelhouse()
+    if not target.exists() and house and (house / filename).exists():
+        return wheels.verify(house / filename, sha, f"Replace {house / filename}.")
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
                             ":all:", "--no-build-isolation", "-q", "-d", tmp, f"{name}=={version}"],
                            check=False)
+            if not Path(tmp, filename).exists():
+                raise InputError(f"pip could not download {name}=={version} ({filename}, sha256 {sha}). Put that "
+                                 f"file at {target} or in the folder named by RLSHIFT_WHEELHOUSE, then run again.")
             Path(tmp, filename).replace(target)
     return wheels.verify(target, sha, f"Delete {target} and run again.")
 
 
 def truthfulqa_mc() -> tuple[list[dict], dict]:
     member = "bigbench-1.0.0/bigbench/benchmark_tasks/truthful_qa/task_mc.json"
-    with tarfile.open(_bigbench_sdist()) as archive:
+    with tarfile.open(bigbench_sdist()) as archive:
         raw = archive.extractfile(member).read()
     task = json.loads(raw)
     out = []

@@ -43,16 +43,14 @@ import re
 import sys
 import tarfile
 import unicodedata
-import urllib.request
 import zipfile
 from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from derive import BIGBENCH, _bigbench_sdist, write_and_record  # noqa: E402  (the pinned sdist, fetched once)
+from derive import BIGBENCH, bigbench_sdist, mirror_root, pinned_source, write_and_record  # noqa: E402  (the pinned sdist, fetched once)
 
 from rlshift import paths, wheels  # noqa: E402
-from rlshift.errors import InputError  # noqa: E402
 from rlshift.wheels import ArtifactError, PinnedWheel  # noqa: E402
 
 DATA_DIR = paths.DATA_DIR
@@ -113,34 +111,19 @@ def sha256(raw: bytes) -> str:
 
 def mirror_csv() -> Path:
     """Where the capitals CSV is read from when present: <mirror>/merullo/world_capitals.csv."""
-    root = paths.data_mirror() or paths.REPO_ROOT.parent / "shared" / "data"
-    return root / MIRROR_FOLDER / CAPITALS_CSV
+    return mirror_root() / MIRROR_FOLDER / CAPITALS_CSV
 
 
 def capitals_raw() -> bytes:
-    local = mirror_csv()
-    if local.exists():
-        raw, where = local.read_bytes(), str(local)
-    else:
-        try:
-            with urllib.request.urlopen(CAPITALS_URL, timeout=60) as response:
-                raw = response.read()
-        except OSError as err:
-            raise InputError(f"Merullo's {CAPITALS_CSV} is not at {local} and could not be downloaded from "
-                             f"{CAPITALS_URL} ({err}). Set RLSHIFT_DATA_MIRROR to a folder that holds "
-                             f"{MIRROR_FOLDER}/{CAPITALS_CSV}, or connect to GitHub.") from err
-        where = CAPITALS_URL
-    if sha256(raw) != CAPITALS_SHA256:
-        raise ArtifactError(f"{where}: sha256 {sha256(raw)} does not match the pinned {CAPITALS_SHA256} "
-                            f"({MERULLO_REPO}@{MERULLO_COMMIT}). Replace it with the file at that commit.")
-    return raw
+    return pinned_source(f"{MIRROR_FOLDER}/{CAPITALS_CSV}", CAPITALS_URL, CAPITALS_SHA256,
+                         f"Merullo's {CAPITALS_CSV} ({MERULLO_REPO}@{MERULLO_COMMIT})")[0]
 
 
 def bigbench_members(names: list[str]) -> dict[str, bytes]:
     """The named task files of the pinned sdist, read in one pass over the archive."""
     wanted = {BIGBENCH_TASKS + n: n for n in names}
     found: dict[str, bytes] = {}
-    with tarfile.open(_bigbench_sdist(), "r|gz") as archive:
+    with tarfile.open(bigbench_sdist(), "r|gz") as archive:
         for member in archive:
             if member.name in wanted:
                 found[wanted[member.name]] = archive.extractfile(member).read()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from derive import BIGBENCH, _bigbench_sdist, write_and_record  # noqa: E402  (the pinned sdist, fetched once)
+from derive import BIGBENCH, bigbench_sdist, write_and_record  # noqa: E402  (the pinned sdist, fetched once)
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ MEMBER = "bigbench-1.0.0/bigbench/benchmark_tasks/hhh_alignment/{subset}/task.js
 
 def hhh_alignment() -> tuple[list[dict], dict]:
     rows, digest = [], hashlib.sha256()
-    with tarfile.open(_bigbench_sdist()) as archive:
+    with tarfile.open(bigbench_sdist()) as archive:
         for subset in SUBSETS:
             raw = archive.extractfile(MEMBER.format(subset=subset)).read()
             digest.update(raw)

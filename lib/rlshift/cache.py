@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS scores (
 _COLUMNS = "key, model, verb, template, data_version, item_id, params, value"
 FILE = "scores.sqlite"
 MARKER = "rlshift-score-cache"  # beside the database: this folder is a score cache the project made
-_OWN = (FILE, FILE + "-wal", FILE + "-shm", MARKER)
+_OWN = (FILE, FILE + "-wal", FILE + "-shm", FILE + "-journal", MARKER)  # -journal: before WAL mode is set
 _ACCEPTED = f"a folder (created if missing) that holds only the score cache ({FILE}, its journal files, {MARKER})"
 
 
@@ -182,6 +182,26 @@ class ScoreCache:
                 f"could not write {len(rows)} scores to the cache {self.path} ({err}). Everything "
                 f"scored before this batch is stored; free disk space (or point cache_dir / "
                 f"RLSHIFT_CACHE_DIR elsewhere) and run again to resume.") from err
+
+    def merge_from(self, folder: str | Path) -> int:
+        """Copy in every row of another score cache (one sweep job's) that this one lacks; returns
+        how many were added. Keys name everything that made a score, so rows never conflict."""
+        source = Path(folder) / FILE
+        if not source.exists() or not _recognised(source):
+            raise InputError(f"{folder} holds no score cache ({FILE}); nothing merged.")
+        other = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        added = 0
+        try:
+            cursor = other.execute(f"SELECT {_COLUMNS} FROM scores")
+            while rows := cursor.fetchmany(5000):
+                with self._db:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    before = self._db.total_changes
+                    self._db.executemany(f"INSERT OR IGNORE INTO scores ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    added += self._db.total_changes - before
+        finally:
+            other.close()
+        return added
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]

@@ -4,90 +4,23 @@
     rlshift run notebooks/calibration.ipynb -p model_pair llama-2-7b -p n_items 500 [-o out.ipynb]
     rlshift models | rlshift data | rlshift verify
     rlshift compare OLD_DIR NEW_DIR      # executed notebooks: do their text outputs agree?
+    rlshift sweep GRID.yaml [--dir SWEEP] [--dry-run] [--wait]   # a grid of runs, locally or on SLURM
+    rlshift collect SWEEP                # the sweep's runs and recorded tables as Parquet
 
 Parameters are checked against the study's declared schema before a kernel starts.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 from rlshift import paths
 from rlshift.errors import InputError, unknown
-
-STUDIES_FILE = paths.REPO_ROOT / "book" / "studies.yaml"
-EXECUTED = paths.REPO_ROOT / "book" / "executed"
-
-
-def studies() -> dict[str, dict]:
-    return yaml.safe_load(STUDIES_FILE.read_text())["studies"]
-
-
-def schema_for(notebook: Path):
-    """The parameter schema of the study a notebook belongs to (package named as the notebook)."""
-    try:
-        module = importlib.import_module(f"rlshift.studies.{notebook.stem}")
-    except ModuleNotFoundError as err:
-        raise InputError(f"notebook {notebook} has no study package rlshift.studies.{notebook.stem}; "
-                         f"known studies: {', '.join(studies())}.") from err
-    return module.PARAMS
-
-
-def execute(notebook: Path, output: Path, parameters: dict, *, quiet: bool = False,
-            profile: str | None = None) -> float:
-    """Check parameters, then run the notebook with papermill; returns seconds taken. Unless
-    quiet, each step is announced with an estimate of the time left, and the engine's progress
-    bars (the kernel's stderr) come through to this terminal."""
-    import nbformat
-    import papermill
-
-    from rlshift import progress
-
-    if not notebook.exists():
-        raise InputError(f"notebook {notebook} does not exist.")
-    schema_for(notebook).validate(parameters)  # defaults filled in, so checks across parameters run too
-    check_output(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    reporter = None
-    if not quiet:
-        nb = nbformat.read(notebook, as_version=4)
-        durations, source = progress.earlier_durations(notebook.stem, profile, parameters, output,
-                                                       len(progress.source_code_cells(nb)))
-        reporter = progress.Reporter(notebook.stem, nb, durations, source)
-    start = time.time()
-    papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
-                               cwd=str(notebook.parent), kernel_name="python3", engine_name=progress.ENGINE,
-                               reporter=reporter, progress_bar=False, log_output=False,
-                               stderr_file=None if quiet else sys.stderr)
-    return time.time() - start
-
-
-def check_output(output: Path) -> Path:
-    """An executed notebook's path: new, or a notebook (an earlier run's output, which is
-    replaced); never a folder or another file."""
-    output = Path(output)
-    if output.is_dir():
-        raise InputError(f"output {str(output)!r} is a folder. Accepted: a notebook file path (.ipynb).")
-    if output.suffix != ".ipynb":
-        raise InputError(f"output {str(output)!r} does not end in .ipynb. Accepted: a notebook file path (.ipynb).")
-    if output.exists():
-        try:
-            is_notebook = "cells" in json.loads(output.read_text())
-        except (ValueError, UnicodeDecodeError):
-            is_notebook = False
-        if not is_notebook:
-            raise InputError(f"output {str(output)!r} exists and is not a notebook; it is left untouched. Accepted: "
-                             f"a new path, or an executed notebook to replace.")
-    paths.check_folder_to_make(output.parent, "output folder")
-    return output
-
+from rlshift.runs import EXECUTED, STUDIES_FILE, check_output, execute, schema_for, studies  # noqa: F401 (the CLI's API)
 
 def build_book(root: Path = paths.REPO_ROOT, strict: bool = True) -> None:
     """jupyter-book build of root (the repo, or a copy of its book files), warnings as errors."""
@@ -216,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--rename", nargs=2, action="append", default=[], metavar=("OLD", "NEW"),
                          help="a whole word renamed since the old run (applied to the old outputs)")
     compare.add_argument("--ignore-spacing", action="store_true", help="runs of spaces count as one")
+    sweep = sub.add_parser("sweep", help="run a grid of studies (local pool or SLURM via submitit); finished runs are skipped")
+    sweep.add_argument("grid", type=Path, help="grid file (YAML; examples in book/sweeps/)")
+    sweep.add_argument("--dir", type=Path, help="sweep folder (default: sweeps/<grid file name>)")
+    sweep.add_argument("--dry-run", action="store_true", help="print the runs and what is missing; submit nothing")
+    sweep.add_argument("--wait", action="store_true", help="on SLURM, wait for the jobs (local executors always wait)")
+    collect = sub.add_parser("collect", help="gather a sweep's runs into runs.parquet and results.parquet")
+    collect.add_argument("sweep_dir", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.command == "book":
@@ -255,6 +195,24 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{s.name:14s} packaged={s.packaged[0].split('/')[0]:28s} hub={'/'.join(x for x in s.hub if x)}  [{s.license}]")
         elif args.command == "verify":
             return verify()
+        elif args.command == "sweep":
+            from rlshift import sweep
+            grid = sweep.load(args.grid)
+            report = sweep.run_sweep(grid, args.dir or Path("sweeps") / args.grid.stem, dry_run=args.dry_run,
+                                     wait=True if args.wait else None)
+            failed = [d.name for d, err in report["errors"].items() if err]
+            if failed:
+                print(f"rlshift: {len(failed)} runs failed: {', '.join(failed)} (each folder's failed.json and "
+                      f"executed notebook say why; submit the grid again to redo only these)", file=sys.stderr)
+            return 1 if failed else 0
+        elif args.command == "collect":
+            from rlshift import sweep
+            jobs, rows = sweep.merge_scores(args.sweep_dir)
+            runs_t, table = sweep.collect(args.sweep_dir)
+            print(runs_t.to_string(index=False))
+            print(f"{len(table)} result rows from {int((runs_t['status'] == 'finished').sum())} finished runs -> "
+                  f"{args.sweep_dir / 'results.parquet'}" + (f"; {rows} scores from {jobs} job caches merged "
+                                                             f"into {args.sweep_dir / 'scores'}" if jobs else ""))
         elif args.command == "compare":
             return compare_executed(args.old, args.new, dict(args.replace), dict(args.rename), args.ignore_spacing)
     except InputError as err:

@@ -6,6 +6,8 @@ with a paired bootstrap CI for any other metric, ECE included.
 """
 from __future__ import annotations
 
+import warnings
+
 from typing import Callable
 
 import numpy as np
@@ -21,11 +23,21 @@ def wilson(hits: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
 
 def bootstrap_ci(statistic: Callable[[np.ndarray], float], n_items: int, seed: int = 0,
                  n_resamples: int = 2000, alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap over items: statistic takes an index array into the items."""
-    res = sps.bootstrap((np.arange(n_items),), lambda idx: statistic(idx.astype(int)),
-                        vectorized=False, n_resamples=n_resamples, confidence_level=1 - alpha,
-                        method="percentile", random_state=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    """Percentile bootstrap over items: statistic takes an index array into the items. Where scipy
+    gives NaN, the interval is read from the resamples with a value: all equal (a perfect
+    separation) gives that value; resamples where the statistic is undefined (an AUROC of a
+    resample with one class) are left out, if at most half of them are."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=sps.DegenerateDataWarning)
+        res = sps.bootstrap((np.arange(n_items),), lambda idx: statistic(idx.astype(int)),
+                            vectorized=False, n_resamples=n_resamples, confidence_level=1 - alpha,
+                            method="percentile", random_state=np.random.default_rng(seed))
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    spread = np.asarray(res.bootstrap_distribution, float)
+    finite = spread[np.isfinite(spread)]
+    if np.isnan(low) and len(finite) >= len(spread) / 2:
+        low, high = (float(v) for v in np.percentile(finite, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
+    return low, high
 
 
 def mcnemar_test(correct_a, correct_b) -> dict:
