@@ -83,9 +83,11 @@ def preference_shares(prop: pd.DataFrame) -> pd.DataFrame:
 
 
 def stage_contrasts(prop: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
-    """Each later stage against the base on the same items and format: the AUROC difference, and
-    the change of the mean abstention mass on should-answer and on should-abstain questions
-    (paired bootstrap CI, paired permutation p), Holm-corrected across the family."""
+    """Each later stage against the base on the same items and format: the AUROC difference; the
+    change of the mean abstention mass on should-answer and on should-abstain questions; and, on
+    should-answer questions, the change of abstaining's log-odds over the right answer (which a
+    stage that only moved mass onto every short reply would leave alone). Paired bootstrap CIs,
+    paired permutation p-values, Holm-corrected across the family."""
     rows = []
     base = prop[prop["role"] == "base"]
     for (role, fmt), g in prop[prop["role"] != "base"].groupby(["role", "format"], sort=False):
@@ -93,11 +95,14 @@ def stage_contrasts(prop: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd
         t = g.set_index("item_id").loc[b.index.intersection(g["item_id"])]
         b = b.loc[t.index]
         label = t["should_abstain"].to_numpy(bool)
-        data_t = np.column_stack([t["abstain"].to_numpy(float), label])
-        data_b = np.column_stack([b["abstain"].to_numpy(float), label])
+        data_t = np.column_stack([t["abstain"].to_numpy(float), label, t["right"].to_numpy(float)])
+        data_b = np.column_stack([b["abstain"].to_numpy(float), label, b["right"].to_numpy(float)])
+        answerable = ~label & ~np.isnan(data_t[:, 2])
         measures = {"AUROC (should-abstain vs should-answer)": (lambda d, idx: _auroc(d[idx, 0], d[idx, 1] > 0), slice(None)),
                     "mean abstention log-mass, should-answer": (lambda d, idx: float(d[idx, 0].mean()), ~label),
-                    "mean abstention log-mass, should-abstain": (lambda d, idx: float(d[idx, 0].mean()), label)}
+                    "mean abstention log-mass, should-abstain": (lambda d, idx: float(d[idx, 0].mean()), label),
+                    "abstention over the right answer (log-odds), should-answer":
+                        (lambda d, idx: float((d[idx, 0] - d[idx, 2]).mean()), answerable)}
         for name, (fn, keep) in measures.items():
             res = stats.paired_difference(fn, data_t[keep], data_b[keep], seed=seed, n_resamples=n_boot)
             rows.append({"contrast": f"{role} - base", "format": fmt, "measure": name,
