@@ -28,3 +28,14 @@ def test_notebook_shape_and_parameters_equal_the_schema_defaults(study):
     assert values == schema.defaults(), {k: (values.get(k), v) for k, v in schema.defaults().items()
                                          if values.get(k, object()) != v}
     assert ".PARAMS.collect(globals())" in code[tagged[0] + 1].source
+
+
+@pytest.mark.parametrize("study", list(STUDIES))
+def test_every_code_cell_is_valid_python(study):
+    """A cell that does not parse fails only when its notebook runs, minutes in; catch it here."""
+    import ast
+
+    nb = nbformat.read(paths.REPO_ROOT / STUDIES[study]["notebook"], as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            ast.parse(cell.source, filename=f"{study}.ipynb:{cell.get('id')}")
