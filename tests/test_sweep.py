@@ -123,8 +123,9 @@ def test_slurm_sweep_is_one_job_array_with_the_grid_settings_and_is_not_submitte
         assert info["job_id"] == job.job_id and os.readlink(run_dir / "job.out").endswith("_log.out")
         spec = json.loads((run_dir / "run.json").read_text())
         assert spec["parameters"]["cache_dir"] == str((run_dir / "scores").resolve())  # per-job caches on a cluster
-    # submitted again: the running and pending jobs are left alone, the failed and timed-out ones go again
-    again = sweep.run_sweep(plan, tmp_path / "sw")
+    # submitted again (from the grid copy the sweep keeps): the running and pending jobs are left
+    # alone, the failed and timed-out ones go again
+    again = sweep.run_sweep(sweep.load(tmp_path / "sw" / "grid.yaml"), tmp_path / "sw")
     assert [d.name for d in again["in_flight"]] == [r.name for r in plan.runs[:2]]
     assert [d.name for d in again["todo"]] == [r.name for r in plan.runs[2:]]
 
@@ -139,9 +140,10 @@ def test_slurm_without_its_commands_is_a_clear_error(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ a 2x2 that is killed and resumed
 
 def test_a_killed_job_is_the_only_work_a_resubmitted_sweep_does(tmp_path):
-    """Four runs as submitit local jobs (a cluster stand-in); one is cancelled mid-run (SIGINT, as
-    scancel does); the grid submitted again redoes only that one, resuming from its scores, and the
-    collected table has every run's recorded rows."""
+    """Four runs as submitit local jobs (a cluster stand-in); one is killed mid-run (SIGKILL of its
+    process and its kernel, as a failing node or the OOM killer does); the grid submitted again
+    redoes only that one, resuming from its scores, and the collected table has every run's
+    recorded rows."""
     grid = write_grid(tmp_path / "g.yaml", {"kind": "submitit-local", "timeout_min": 30}, [
         {"study": "calibration", "parameters": dict(TINY, tasks=["piqa:cloze:0"]), "grid": {"seed": [0, 1], "n_items": [4, 40]}}])
     plan = sweep.load(grid)
@@ -166,7 +168,11 @@ def test_a_killed_job_is_the_only_work_a_resubmitted_sweep_does(tmp_path):
     while not scored():
         assert time.time() < deadline and victim.state == "RUNNING", "the job to kill never scored anything"
         time.sleep(0.2)
-    victim.cancel()
+    import psutil  # ipykernel's dependency: the run's process and its kernel, killed as a failing node would
+
+    task = psutil.Process(json.loads((victim_dir / "started.json").read_text())["pid"])
+    for process in [*task.children(recursive=True), task]:
+        process.kill()
     others = sweep.executors.wait_for(jobs[:-1], dirs[:-1])
     assert all(err is None for err in others.values()), others
     sweep.executors.wait_for([victim], [victim_dir])

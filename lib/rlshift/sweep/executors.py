@@ -76,7 +76,9 @@ def prepare(sweep: Sweep, folder: Path) -> list[tuple[Run, Path, bool]]:
         if not finished(run_dir):
             _write_json(run_dir / "run.json", spec)
         out.append((run, run_dir, finished(run_dir)))
-    shutil.copyfile(sweep.source, Path(folder) / "grid.yaml")
+    copy = Path(folder) / "grid.yaml"
+    if not (copy.exists() and copy.samefile(sweep.source)):  # the grid as last submitted, beside its runs
+        shutil.copyfile(sweep.source, copy)
     return out
 
 
