@@ -116,29 +116,28 @@ def execute_run(run_dir: str) -> dict:
     return done
 
 
+def _settle(run_dir: Path, wait) -> str | None:
+    """`wait()` for one run; its error in one line (None when it finished), said as it lands."""
+    try:
+        wait()
+        error = None
+    except Exception as err:  # reported; the other runs go on
+        text = str(err).strip()
+        error = f"{type(err).__name__}: {text.splitlines()[-1] if text else ''}"
+    print(f"{'finished' if error is None else 'FAILED  '} {run_dir.name}", flush=True)
+    return error
+
+
 def _run_here(todo: list[Path]) -> dict[Path, str | None]:
     """One run after another in this process (each is its own kernel): one worker needs no pool."""
-    errors: dict[Path, str | None] = {}
-    for run_dir in todo:
-        try:
-            execute_run(str(run_dir))
-            errors[run_dir] = None
-        except Exception as err:  # reported; the other runs go on
-            errors[run_dir] = f"{type(err).__name__}: {err}"
-        print(f"{'finished' if errors[run_dir] is None else 'FAILED  '} {run_dir.name}", flush=True)
-    return errors
+    return {run_dir: _settle(run_dir, lambda d=run_dir: execute_run(str(d))) for run_dir in todo}
 
 
 def _run_in_pool(todo: list[Path], workers: int) -> dict[Path, str | None]:
-    errors: dict[Path, str | None] = {}
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked torch state
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(execute_run, str(d)): d for d in todo}
-        for future in concurrent.futures.as_completed(futures):
-            err = future.exception()
-            errors[futures[future]] = None if err is None else f"{type(err).__name__}: {err}"
-            print(f"{'finished' if err is None else 'FAILED  '} {futures[future].name}", flush=True)
-    return errors
+        return {futures[f]: _settle(futures[f], f.result) for f in concurrent.futures.as_completed(futures)}
 
 
 def submitit_executor(settings: dict, folder: Path):
@@ -183,15 +182,8 @@ def submit_jobs(todo: list[Path], settings: dict, folder: Path) -> list:
 
 
 def wait_for(jobs: list, todo: list[Path]) -> dict[Path, str | None]:
-    errors: dict[Path, str | None] = {}
-    for job, run_dir in zip(jobs, todo):
-        try:
-            job.result()
-            errors[run_dir] = None
-        except Exception as err:  # a failed or killed job: reported, the others still collected
-            errors[run_dir] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-        print(f"{'finished' if errors[run_dir] is None else 'FAILED  '} {run_dir.name}", flush=True)
-    return errors
+    """Each submitit job's outcome (a failed or killed one is reported; the others still collected)."""
+    return {run_dir: _settle(run_dir, job.result) for job, run_dir in zip(jobs, todo)}
 
 
 def run_sweep(sweep: Sweep, folder: Path, *, dry_run: bool = False, wait: bool | None = None) -> dict:
