@@ -51,13 +51,24 @@ def quick_book(tmp_path_factory):
     extras = {"reward_collapse": {"model_dir": str(root / "reward_models"),
                                   "annotation_sheet": str(root / "annotation_sheet.csv")},
               "tuned_pair": {"model_dir": str(root / "reward_models")},
-              "abstention": {"model_dir": str(root / "reward_models")},
-              "sweep_comparison": {"sweep_dir": str(root / "sweeps" / "quick")}}  # its judge: the same trained model
+              "abstention": {"model_dir": str(root / "reward_models")},  # its judge: the same trained model
+              "sweep_comparison": {"sweep_dir": str(root / "sweeps" / "quick")},
+              "summary": {"results_root": str(root / "book" / "executed")}}
     for study, entry in cli.studies().items():
         notebook = paths.REPO_ROOT / entry["notebook"]
         cli.execute(notebook, root / "book" / "executed" / notebook.name,
                     dict(entry["quick"], cache_dir=str(root / "scores"), **extras.get(study, {})))
     return root
+
+
+@pytest.fixture(scope="session")
+def quick_site(quick_book):
+    """The quick book built once by jupyter-book (warnings as errors): its _build/html folder.
+    The book test and the browser test of the site (tests/test_site.py) both read it."""
+    from rlshift import cli
+
+    cli.build_book(quick_book)
+    return quick_book / "_build" / "html"
 
 
 def executed(root, study: str):

@@ -16,7 +16,7 @@ LAYERS = {"rlshift": 0, "errors": 0, "paths": 0, "params": 0,
           "engine": 4,
           "training": 5,
           "studies": 6,
-          "progress": 7, "runs": 7, "sweep": 7, "cli": 7}
+          "progress": 7, "runs": 7, "sweep": 7, "book": 7, "cli": 7}
 MAX_LINES = 400
 
 

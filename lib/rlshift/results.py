@@ -19,6 +19,11 @@ from rlshift.errors import InputError
 
 ENV = "RLSHIFT_RESULTS_DIR"
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+# A chapter's headline effects, in the one shape the summary page reads: each row a later stage
+# against the base (`contrast`, e.g. "tuned - base") on one measure, with its 95% interval, the
+# Holm-adjusted p-value of the chapter's family (NaN where none), the units it rests on (`n`) and
+# what the estimate is measured in (`unit`, e.g. "share of pairs", "nats", "ECE").
+HEADLINE = ("measure", "where", "contrast", "format", "estimate", "ci_low", "ci_high", "p_holm", "n", "unit")
 
 
 def folder_for(executed: Path) -> Path:
@@ -56,6 +61,20 @@ def record(name: str, table: pd.DataFrame) -> pd.DataFrame:
         _parquet_safe(table.copy()).to_parquet(tmp, index=False)
         tmp.replace(Path(folder) / f"{name}.parquet")  # a reader never sees half a file
     return table
+
+
+def headline(table: pd.DataFrame) -> pd.DataFrame:
+    """Record a chapter's headline effects (columns HEADLINE) as `headline`; returns them."""
+    if table.empty and not len(table.columns):  # a run too small for any effect: an empty table
+        table = pd.DataFrame(columns=list(HEADLINE))
+    missing = [c for c in HEADLINE if c not in table.columns]
+    if missing:
+        raise InputError(f"a headline table needs the columns {', '.join(HEADLINE)}; it lacks {', '.join(missing)}.")
+    out = table[list(HEADLINE)].reset_index(drop=True)
+    for col in ("estimate", "ci_low", "ci_high", "p_holm"):
+        out[col] = pd.to_numeric(out[col], errors="raise").astype(float)
+    out["n"] = pd.to_numeric(out["n"], errors="raise").astype(int)
+    return record("headline", out)
 
 
 def read(folder: Path) -> dict[str, pd.DataFrame]:

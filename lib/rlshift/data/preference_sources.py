@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from rlshift.data.remote import PinnedFile, github
 from rlshift.errors import InputError
 
 
@@ -225,26 +226,50 @@ class PreferenceSpec:
     citation: str
     hub: tuple[str, str | None, str] | None = None  # (path, data_dir, split) for datasets.load_dataset
     origin: str = ""  # where the files come from, for users without a mirror
+    pinned: tuple[PinnedFile, ...] = ()  # the authors' files by URL at a commit, for users without a mirror
+
+
+_LLMBAR = "princeton-nlp/LLMBar", "900616bff90b6c6c8e1681f7d079250637c55992"
+_LLMBAR_FILES = (("Natural", "f7127b7aa78104cb8e03a2b1b3ac0077e95b125714dd441a8ee63666145a3375"),
+                 ("Adversarial/Neighbor", "6712c7eda6342602e0bc7c06c282fa95e2110d4e741a284026a62d937f9780a0"),
+                 ("Adversarial/GPTInst", "1002425f73c2cf54b6e6de99bce3f6c60fa2a17d13194772e37d7481c1351d42"),
+                 ("Adversarial/GPTOut", "1ff56e520d7607750a9866a3be0f5b850392ca4477a1f69d80f32bd3e310f561"),
+                 ("Adversarial/Manual", "0d9598769a39cdbbd265778c37e49939d41d5f76dcfb17bd75dcfa07516d3837"))
 
 
 SPECS: dict[str, PreferenceSpec] = {s.name: s for s in [
     PreferenceSpec("hh_rlhf", "open", "hh-rlhf", ("harmless-base-test.jsonl.gz",), _jsonl, _hh_rlhf, "MIT",
                    "Bai et al. (2022), Training a Helpful and Harmless Assistant with RLHF",
-                   hub=("Anthropic/hh-rlhf", "harmless-base", "test"), origin="anthropics/hh-rlhf"),
+                   hub=("Anthropic/hh-rlhf", "harmless-base", "test"), origin="anthropics/hh-rlhf",
+                   pinned=(github("anthropics/hh-rlhf", "354e5c3cb8960630860dd5774a6ac2a58313bf4d",
+                                  "harmless-base/test.jsonl.gz", "harmless-base-test.jsonl.gz",
+                                  "ebfaaed21162a4de120ae85366075b34425e2a6303fac59b99555002f7016f03"),)),
     PreferenceSpec("pandalm", "open", "pandalm", ("testset-v1.json.gz",), _json_list, _pandalm, "Apache-2.0",
-                   "Wang et al. (2023), PandaLM", origin="WeOpenML/PandaLM data/testset-v1.json"),
+                   "Wang et al. (2023), PandaLM", origin="WeOpenML/PandaLM data/testset-v1.json",
+                   pinned=(github("WeOpenML/PandaLM", "3871806e72b4832f815ecafd24d3503c73403f48",
+                                  "data/testset-v1.json", "testset-v1.json",
+                                  "cc154f9067c7382d7ea86f8f246511a5e1ac87e1fddd845c5938d789505b07a4"),)),
     PreferenceSpec("llmbar", "objective-preference", "llmbar",
                    ("LLMBar_Natural.json", "LLMBar_Adversarial_Neighbor.json", "LLMBar_Adversarial_GPTInst.json",
                     "LLMBar_Adversarial_GPTOut.json", "LLMBar_Adversarial_Manual.json"),
                    _json_list, _llmbar, "MIT", "Zeng et al. (2024), Evaluating Large Language Models at "
-                   "Evaluating Instruction Following (LLMBar)", origin="princeton-nlp/LLMBar Dataset/LLMBar"),
+                   "Evaluating Instruction Following (LLMBar)", origin="princeton-nlp/LLMBar Dataset/LLMBar",
+                   pinned=tuple(github(*_LLMBAR, f"Dataset/LLMBar/{part}/dataset.json",
+                                       f"LLMBar_{part.replace('Adversarial/', 'Adversarial_')}.json", sha)
+                                for part, sha in _LLMBAR_FILES)),
     PreferenceSpec("auto_j", "open", "auto-j", ("testdata_pairwise.jsonl.gz",), _jsonl, _auto_j, "none stated",
                    "Li et al. (2024), Generative Judge for Evaluating Alignment (Auto-J)",
-                   origin="GAIR-NLP/auto-j data/test/testdata_pairwise.jsonl"),
+                   origin="GAIR-NLP/auto-j data/test/testdata_pairwise.jsonl",
+                   pinned=(github("GAIR-NLP/auto-j", "2ae17a3965d933232e9cd50302aa0f176249c83b",
+                                  "data/test/testdata_pairwise.jsonl", "testdata_pairwise.jsonl",
+                                  "56f32fad71d9b6b33bc4d51794c324981e26355bcbf3ce4908d7f8ddcc61f80e"),)),
     PreferenceSpec("finegrained_rlhf", "objective-preference", "finegrained-rlhf", ("dev_feedback.json",), _json_list,
                    _finegrained_rlhf, "Apache-2.0", "Wu et al. (2023), Fine-Grained Human Feedback Gives Better "
                    "Rewards for Language Model Training (qa-feedback dev)",
-                   origin="allenai/FineGrainedRLHF tasks/qa_feedback/data/dev_feedback.json"),
+                   origin="allenai/FineGrainedRLHF tasks/qa_feedback/data/dev_feedback.json",
+                   pinned=(github("allenai/FineGrainedRLHF", "a1469d4eba0b3754bcb343beb88f0aca24bf4848",
+                                  "tasks/qa_feedback/data/dev_feedback.json", "dev_feedback.json",
+                                  "f394289ecfdc5a2d1663170254b92d75ad3c53ba36df9f627c70d4c6fc4f3291"),)),
     PreferenceSpec("hhh_alignment", "open", "", ("hhh_alignment.jsonl",), _jsonl, _hhh_alignment, "Apache-2.0",
                    "Askell et al. (2021), A General Language Assistant as a Laboratory for Alignment "
                    "(BIG-bench hhh_alignment)"),

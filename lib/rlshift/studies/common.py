@@ -146,3 +146,16 @@ def score_roles(specs: dict[str, str], score: Callable[[Scorer, str], tuple[pd.D
         del scorer, loaded
         gc.collect()
     return pd.concat(frames, ignore_index=True), infos
+
+
+# ------------------------------------------------------------------ headline effects
+
+def tuning_rows(table: pd.DataFrame, later: str = "tuned", base: str = "base") -> pd.DataFrame:
+    """The rows "tuning | <format>" of a 2x2 contrast table (stats.factorial_contrasts) as headline
+    rows: the later stage against the base with the prompt format held fixed."""
+    rows = table[table["contrast"].str.startswith("tuning | ")].copy()
+    rows["format"] = rows["contrast"].str.removeprefix("tuning | ")
+    rows["contrast"] = f"{later} - {base}"
+    if "p_holm" not in rows:
+        rows["p_holm"] = float("nan")
+    return rows

@@ -222,3 +222,13 @@ def reward_view(rewards: pd.DataFrame, items: pd.DataFrame, seed: int = 0, n_boo
 
 def group_label(group: str) -> str:
     return GROUPS.get(group, group)
+
+
+def headline(contrasts: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's headline for the summary page: each stage against the base (`stage_contrasts`)."""
+    if contrasts.empty:
+        return contrasts
+    units = {"AUROC (should-abstain vs should-answer)": "AUROC"}
+    return contrasts.rename(columns={"difference": "estimate"}).assign(
+        where="the abstention set (menu of replies)",
+        unit=lambda t: t["measure"].map(units).fillna("nats"))

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rlshift import metrics, stats
+from rlshift.studies.common import tuning_rows
 
 READING_NAMES = {"options": "option probabilities", "p_true": "P(True) of its own answer",
                  "verbalized": "stated confidence"}
@@ -311,3 +312,22 @@ def quantization_effect(main: pd.DataFrame, others: dict[str, pd.DataFrame], n_b
                 row[name] = _ece_all_options(frame.reset_index(), n_bins)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+HEADLINE_METRICS = {"ece": "ECE (lower: better calibrated)", "accuracy": "accuracy",
+                    "auroc": "AUROC of confidence for correctness"}
+
+
+def headline(contrasts: pd.DataFrame, reading: str = "options") -> pd.DataFrame:
+    """The chapter's headline for the summary page: the tuned model against the base, format held
+    fixed, on ECE, accuracy and AUROC, pooled over tasks (random effects, `across_tasks`), Holm
+    across the rows."""
+    part = contrasts[(contrasts["reading"] == reading) & contrasts["metric"].isin(list(HEADLINE_METRICS))]
+    pooled = across_tasks(part[part["contrast"].str.startswith("tuning | ")])
+    if pooled.empty:
+        return pooled
+    out = tuning_rows(pooled.rename(columns={"k": "n"}))
+    out["p_holm"] = stats.holm(out["p_value"])
+    out["measure"] = out["metric"].map(HEADLINE_METRICS)
+    out["unit"] = out["metric"]
+    return out.assign(where=f"{reading} reading, pooled over tasks (n = tasks)")

@@ -244,3 +244,24 @@ def intervention_tests(inter: pd.DataFrame, chosen: dict[tuple[str, str], dict],
     if not out.empty:
         out["p_holm"] = stats.holm(out["p_value"])
     return out
+
+
+def headline(shift: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's headline for the summary page: each stage minus the base on the answer's
+    late-layer log-probability (`late_layer_shift`), pooled over tasks (random effects), Holm
+    across the rows."""
+    if shift.empty:
+        return shift
+    rows = []
+    for (stage, fmt, condition), g in shift.groupby(["stage", "format", "condition"], sort=False):
+        if len(g) == 1:  # one task: its own paired effect
+            one = g.iloc[0]
+            effect = {"k": int(one["n"]), **{k: one[k] for k in ("estimate", "ci_low", "ci_high", "p_value")}}
+            where = f"{condition}, {one['task']} (n = items)"
+        else:
+            effect = stats.random_effects(g["estimate"], g["ci_low"], g["ci_high"])
+            where = f"{condition}, pooled over {len(g)} tasks (n = tasks)"
+        rows.append({"contrast": f"{stage} - base", "format": fmt, "where": where, **effect})
+    out = pd.DataFrame(rows).rename(columns={"k": "n"})
+    out["p_holm"] = stats.holm(out["p_value"])
+    return out.assign(measure="answer's log-prob over the late layers", unit="nats")

@@ -10,7 +10,7 @@ book with each utility in `trained_utilities` (rlshift.training.reward_model). C
 people through an annotation sheet (open-ended) (`samples`). The notebook tells the story.
 """
 from rlshift.studies.reward_collapse import figures
-from rlshift.studies.reward_collapse.analysis import (accuracy_board, annotation_agreement, describe, one_factor_comparison, polarised_shares,
+from rlshift.studies.reward_collapse.analysis import (headline, accuracy_board, annotation_agreement, describe, one_factor_comparison, polarised_shares,
                                                       share_difference_test, text_hash, within_prompt, within_prompt_z, ground_truth, heldout_table,
                                                       polarization, sample_summary, shape_comparison,
                                                       training_curves, training_tables)
@@ -22,7 +22,7 @@ from rlshift.studies.reward_collapse.samples import (ANNOTATION_LABELS, annotati
 from rlshift.studies.reward_collapse.params import IMPLICIT, PARAMS, TRAINED_PREFIX, reward_model_names
 from rlshift.studies.reward_collapse.verdicts import contamination_summary, verdicts
 
-__all__ = ["ANNOTATION_LABELS", "IMPLICIT", "PARAMS", "Prepared", "RewardModelEntry", "TRAINED_PREFIX", "annotation_agreement",
+__all__ = ["headline", "ANNOTATION_LABELS", "IMPLICIT", "PARAMS", "Prepared", "RewardModelEntry", "TRAINED_PREFIX", "annotation_agreement",
            "annotation_sheet", "contamination", "contamination_summary", "data_table", "describe", "figures", "generate_samples", "ground_truth",
            "heldout_table", "judge_boolq", "load_external_models", "model_table", "open_prompt", "polarization",
            "prepare", "reward_model_entries", "reward_model_names", "sample_summary", "score_all", "score_samples",

@@ -323,3 +323,18 @@ def accuracy_board(truth: pd.DataFrame) -> pd.DataFrame:
         row["mean over sets"] = round(float(np.mean(means)), 3)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def headline(truth: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's headline for the summary page: each reward model's pairwise accuracy on each
+    evaluation set against chance (0.5; Wilson interval, exact binomial test, Holm across rows).
+    The DPO stage's implicit reward is the tuned policy read as a reward model."""
+    from scipy.stats import binomtest
+
+    out = truth.assign(estimate=truth["accuracy"] - 0.5, ci_low=truth["acc_low"] - 0.5,
+                       ci_high=truth["acc_high"] - 0.5, n=truth["n_pairs"])
+    out["p_value"] = [binomtest(round(a * n), n).pvalue if n else np.nan for a, n in zip(out["accuracy"], out["n"])]
+    out["p_holm"] = stats.holm(out["p_value"])
+    return out.assign(measure="reward ranks the better response first, minus chance", unit="accuracy - 0.5",
+                      contrast=out["reward_model"] + " vs chance", where=out["task"] + " (" + out["task_type"] + ")",
+                      format=out["format"].fillna(""))

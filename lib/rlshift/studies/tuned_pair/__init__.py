@@ -19,7 +19,7 @@ x tuning:
 Every log-prob and reward goes through the shared engine and its cache.
 """
 from rlshift.studies.tuned_pair import figures
-from rlshift.studies.tuned_pair.analysis import (STAGES, implicit_outcomes, implicit_reward, judge_accuracy,
+from rlshift.studies.tuned_pair.analysis import (headline, STAGES, implicit_outcomes, implicit_reward, judge_accuracy,
                                                  likelihood_preference, preference_by_format, preference_contrasts,
                                                  role_tests, training_curves, win_outcomes, win_rates, win_tests)
 from rlshift.studies.tuned_pair.divergence import COMPARISONS, format_table, kl_table, kl_tests, reply_lengths
@@ -31,7 +31,7 @@ from rlshift.studies.tuned_pair.params import PARAMS
 from rlshift.studies.tuned_pair.recipe import recipe, training_cost
 from rlshift.studies.tuned_pair.verdicts import judge_state, limits, verdicts
 
-__all__ = ["COMPARISONS", "DIVERGENCES", "FORMATS", "Judge", "PAIR", "PARAMS", "SAMPLERS", "STAGES", "TEMPLATE",
+__all__ = ["headline", "COMPARISONS", "DIVERGENCES", "FORMATS", "Judge", "PAIR", "PARAMS", "SAMPLERS", "STAGES", "TEMPLATE",
            "base_tokenizer", "chat_prompt", "divergences", "figures", "format_table", "heldout", "hhh_pairs",
            "implicit_outcomes", "implicit_reward", "judge_accuracy", "judge_state", "kl_table", "kl_tests",
            "likelihood_preference", "limits", "load_judge", "pair_rewards", "preference_by_format",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from rlshift import artifacts, stats
+from rlshift.studies.common import tuning_rows
 from rlshift.training.policy import implicit_reward_accuracy
 
 STAGES = {"SFT": ("base", "sft"), "DPO": ("sft", "tuned"), "SFT + DPO": ("base", "tuned")}
@@ -141,3 +142,12 @@ def implicit_outcomes(replies: pd.DataFrame, logp_tuned: pd.Series, logp_sft: pd
     chosen = beta * (t["logp_chosen"] - s["logp_chosen"])
     reward = beta * (logp_tuned - logp_sft)
     return win_outcomes(reward, replies, chosen)
+
+
+def headline(contrasts: pd.DataFrame, where: str) -> pd.DataFrame:
+    """The chapter's headline for the summary page: each stage against the base (SFT; SFT then
+    DPO) on the share of held-out pairs whose chosen reply the role finds likelier, per format."""
+    parts = [tuning_rows(contrasts[contrasts["stage"] == stage], later)
+             for stage, later in (("SFT", "sft"), ("SFT + DPO", "tuned"))]
+    return pd.concat(parts, ignore_index=True).assign(
+        measure="prefers the chosen reply (summed log-prob)", where=where, unit="share of pairs")

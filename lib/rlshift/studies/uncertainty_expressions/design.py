@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rlshift import metrics, stats
+from rlshift.studies.common import tuning_rows
 from rlshift.studies.uncertainty_expressions.analysis import Fit, conveyed_values
 from rlshift.studies.uncertainty_expressions.inputs import FORMATS, ROLES, cell, certain_messages, p_red
 from rlshift.studies.uncertainty_expressions.listener import NUMBERS, Listener
@@ -159,3 +160,14 @@ def fit_mixed(frame: pd.DataFrame, message_set: str, reading: str) -> tuple[pd.D
                              for c, v in (("paraphrase", var_para), ("paraphrase x cell", var_cell),
                                           ("residual", resid))])
     return fixed, variance
+
+
+def headline(factorial_table: pd.DataFrame, reading: str) -> pd.DataFrame:
+    """The chapter's headline for the summary page: the tuned model against the base, format held
+    fixed, on the speaker's distance to people's choices (production, JSD; lower: closer)."""
+    if factorial_table.empty:
+        return factorial_table
+    part = factorial_table[(factorial_table["analysis"] == "production") & (factorial_table["reading"] == reading)
+                           & (factorial_table["metric"] == "JSD to people")]
+    return tuning_rows(part).assign(measure="JSD to people's message choices (lower: closer)", unit="JSD",
+                                    where=lambda t: t["message_set"] + " messages (n = paraphrases)")
