@@ -52,18 +52,19 @@ def repository(root: Path = paths.REPO_ROOT) -> Repository:
 
 
 def setup_source(repo: Repository) -> str:
-    """The first code cell of every chapter: in Colab, clone the project beside the notebook and
-    install it on Colab's own torch (never reinstalled); bitsandbytes only where CUDA is."""
+    """The first code cell of every chapter: in Colab, where rlshift is not importable yet, clone
+    the project beside the notebook and install it on Colab's own torch (never reinstalled; the
+    GPU extra, bitsandbytes, only where a GPU is). A kernel that can import rlshift (a rerun, or a
+    sweep's run started from this notebook) skips it."""
     return f'''# Setup: in Colab, clone the project and install it on Colab's own torch (the GPU extra,
-# bitsandbytes, only where CUDA is); elsewhere nothing happens.
-import os, subprocess, sys
-if "google.colab" in sys.modules:
-    import torch
+# bitsandbytes, only where a GPU is); where rlshift is already importable, nothing happens.
+import importlib.util, os, shutil, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("rlshift") is None:
     home = os.path.abspath("rlshift")
     if not os.path.isdir(home):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", "{repo.branch}",
                         "{repo.url}", home], check=True)
-    extra = "[gpu]" if torch.cuda.is_available() else ""
+    extra = "[gpu]" if shutil.which("nvidia-smi") else ""
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", home + extra], check=True)
     sys.path.insert(0, os.path.join(home, "lib"))  # this kernel started before the install'''
 

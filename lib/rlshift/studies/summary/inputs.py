@@ -14,8 +14,20 @@ from rlshift.errors import InputError
 CHAPTERS = ("tuned_pair", "calibration", "uncertainty_expressions", "reward_collapse", "abstention", "logit_lens")
 
 
+def folder(results_root: str) -> Path:
+    """The results_root parameter as a path (relative: from the repo root)."""
+    return paths.REPO_ROOT / results_root  # an absolute path stays as it is
+
+
+def missing(results_root: str, chapters) -> list[str]:
+    """The chapters that have not recorded their headline in results_root (all, where the folder
+    does not exist yet: a fresh clone, a Colab runtime)."""
+    root = folder(results_root)
+    return [c for c in chapters if not (results.folder_for(root / f"{c}.ipynb") / "headline.parquet").exists()]
+
+
 def _root(results_root: str) -> Path:
-    root = paths.REPO_ROOT / results_root  # an absolute path stays as it is
+    root = folder(results_root)
     if not root.is_dir():
         raise InputError(f"parameter 'results_root' = {results_root!r}: {root} is not a folder. Accepted: the "
                          f"folder the chapters were executed into (book/executed after `rlshift book`).")
@@ -25,17 +37,13 @@ def _root(results_root: str) -> Path:
 def headlines(results_root: str, chapters) -> pd.DataFrame:
     """Every chosen chapter's headline rows (results.HEADLINE), with a `chapter` column."""
     root = _root(results_root)
-    frames, missing = [], []
-    for chapter in chapters:
-        path = results.folder_for(root / f"{chapter}.ipynb") / "headline.parquet"
-        if not path.exists():
-            missing.append(chapter)
-            continue
-        frames.append(pd.read_parquet(path).assign(chapter=chapter))
-    if missing:
-        raise InputError(f"no recorded headline for {', '.join(missing)} in {root}: execute those chapters first "
-                         f"(`rlshift book --studies {' '.join(missing)} --no-build`), or leave them out of "
-                         f"'chapters'.")
+    absent = missing(results_root, chapters)
+    if absent or not chapters:
+        raise InputError(f"no recorded headline for {', '.join(absent) or 'any chapter'} in {root}: execute those "
+                         f"chapters first (`rlshift book --studies {' '.join(absent) or '...'} --no-build`, or "
+                         f"run_missing = True here), or leave them out of 'chapters'.")
+    frames = [pd.read_parquet(results.folder_for(root / f"{c}.ipynb") / "headline.parquet").assign(chapter=c)
+              for c in chapters]
     table = pd.concat(frames, ignore_index=True)
     return table[["chapter", *results.HEADLINE]]
 
