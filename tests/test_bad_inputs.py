@@ -277,10 +277,15 @@ def _shipped_preferences_missing_field(ctx):
     preferences.load("hhh_alignment", "train")
 
 
-def _mirror_only_dataset_without_mirror(ctx):
-    from rlshift.data import preferences
+def _preference_dataset_without_mirror_or_network(ctx):
+    from rlshift.data import preferences, remote
+
+    def offline(url):
+        raise OSError("network unreachable")
 
     ctx.mp.delenv("RLSHIFT_DATA_MIRROR", raising=False)
+    ctx.mp.setenv("RLSHIFT_CACHE_DIR", str(ctx.tmp / "cache"))  # no earlier download to fall back on
+    ctx.mp.setattr(remote, "download", offline)
     preferences._load_open.cache_clear()
     preferences.load("pandalm", "eval")
 
@@ -408,8 +413,9 @@ CASES = [
      r"LLMBar_Natural.json, row 3: missing fields \['label'\]"),
     ("preference data with a missing field (shipped)", _shipped_preferences_missing_field, InputError,
      r"hhh_alignment.jsonl, row 5: missing fields \['chosen'\]"),
-    ("a mirror-only preference dataset without a mirror", _mirror_only_dataset_without_mirror, InputError,
-     r"'pandalm' is read from a local mirror only .*RLSHIFT_DATA_MIRROR.*pandalm/testset-v1.json.gz"),
+    ("a preference dataset without a mirror or a network", _preference_dataset_without_mirror_or_network, InputError,
+     r"could not download https://raw\.githubusercontent\.com/WeOpenML/PandaLM/.*network unreachable.*"
+     r"RLSHIFT_DATA_MIRROR to a folder holding pandalm/"),
     ("unknown trained reward model", _reward_collapse_params({"reward_model": "trained:dpo"}), InputError,
      r"unknown trained reward model 'trained:dpo'.*Accepted: trained:bounded_log_sigmoid, trained:prompt_aware, trained:standard"),
     ("an embedded causal LM as the study's reward model",
