@@ -86,31 +86,30 @@ def _from_hub(spec: PreferenceSpec) -> tuple[list[tuple[int, dict]], dict]:
                   "version": f"hub-{ds._fingerprint}"}
 
 
+def _from_files(spec: PreferenceSpec, files: list[Path], source: str, origin: str) -> tuple[list, dict]:
+    """Rows of each file and the provenance of a file source (packaged, mirror, url): the
+    version is the sha256 of the files' bytes."""
+    sha = _digest(files)
+    return [(f, spec.read(f)) for f in files], {"source": source, "origin": origin, "sha256": sha,
+                                                "version": f"{source}-{sha[:12]}"}
+
+
 @functools.lru_cache(maxsize=16)
 def _load_open(name: str, mirror: Path | None) -> PairSet:
     spec = SPECS[name]
     if not spec.folder:  # shipped in data/
-        path = manifest.verified(spec.files[0])
-        rows_by_file = [(path, spec.read(path))]
-        sha = _digest([path])
-        prov = {"source": "packaged", "origin": f"rlshift data/{spec.files[0]}", "sha256": sha,
-                "version": f"packaged-{sha[:12]}"}
+        rows_by_file, prov = _from_files(spec, [manifest.verified(spec.files[0])], "packaged",
+                                         f"rlshift data/{spec.files[0]}")
     elif mirror is not None and (mirror / spec.folder).is_dir():
         files = [mirror / spec.folder / f for f in spec.files]
         absent = [str(f) for f in files if not f.exists()]
         if absent:
             raise InputError(f"preference dataset {name!r}: the mirror folder {mirror / spec.folder} lacks "
                              f"{', '.join(absent)}; it needs {', '.join(spec.files)}.")
-        rows_by_file = [(f, spec.read(f)) for f in files]
-        sha = _digest(files)
-        prov = {"source": "mirror", "origin": str(mirror / spec.folder), "sha256": sha,
-                "version": f"mirror-{sha[:12]}"}
+        rows_by_file, prov = _from_files(spec, files, "mirror", str(mirror / spec.folder))
     elif spec.pinned:
-        files = [remote.fetch(f, spec.folder) for f in spec.pinned]
-        rows_by_file = [(f, spec.read(f)) for f in files]
-        sha = _digest(files)
-        prov = {"source": "url", "origin": ", ".join(f.url for f in spec.pinned), "sha256": sha,
-                "version": f"url-{sha[:12]}"}
+        rows_by_file, prov = _from_files(spec, [remote.fetch(f, spec.folder) for f in spec.pinned], "url",
+                                         ", ".join(f.url for f in spec.pinned))
     elif spec.hub is not None:
         rows, prov = _from_hub(spec)
         rows_by_file = [(f"{spec.hub[0]}", rows)]
