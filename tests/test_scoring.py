@@ -222,6 +222,20 @@ def test_shared_few_shot_prefix_is_encoded_once_and_scores_alike(which, request)
     np.testing.assert_allclose(shared[shared["item_id"] == "q1"]["logprob"], direct, atol=1e-4)
 
 
+def test_a_batch_never_mixes_two_shared_prefixes(tiny_llama):
+    """Requests sharing a long prefix are batched within their group only (a batch across two groups
+    would share nothing and run every row whole); the rest are batched together, longest first."""
+    scorer = Scorer(tiny_llama, batch_size=2, progress=False)
+    a, b = list(range(100)), [7] * 100
+    contexts = {0: a + [1], 1: a + [2, 2], 2: a + [3], 3: b + [1], 4: b + [2], 5: b + [3], 6: [5, 5], 7: [5, 5, 5]}
+    lengths = {i: len(c) for i, c in contexts.items()}
+    chunks = list(scorer.lm.batches(list(range(8)), lengths, "t", contexts))
+    group = {0: "a", 1: "a", 2: "a", 3: "b", 4: "b", 5: "b", 6: "rest", 7: "rest"}
+    assert sorted(i for c in chunks for i in c) == list(range(8))
+    assert all(len({group[i] for i in c}) == 1 for c in chunks) and len(chunks) == 5
+    assert chunks[-1] == [7, 6]  # the rest, longest first
+
+
 SENTENCES = ["The keys to the cabinet are on the table.", "The keys to the cabinet is on the table.",
              "Who do you think left?", "A dog barked.", "Colorless green ideas sleep furiously, said the linguist."]
 

@@ -56,9 +56,11 @@ def common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def prefix_grouped_order(contexts: list, lengths: list[int]) -> list[int]:
+def prefix_groups(contexts: list, lengths: list[int]) -> list[list[int]]:
     """Requests whose contexts share at least MIN_SHARED_PREFIX leading tokens with another
-    request, grouped (each group longest first), then the rest longest first."""
+    request, grouped (each group longest first), then the rest longest first as one last group.
+    A batch never mixes two groups, so every batch of a group reuses its prefix (a batch across a
+    group boundary would share almost nothing and run every row in full)."""
     lexical = sorted(range(len(contexts)), key=lambda i: contexts[i])
     groups, current = [], [lexical[0]]
     for prev, i in zip(lexical, lexical[1:]):
@@ -70,7 +72,7 @@ def prefix_grouped_order(contexts: list, lengths: list[int]) -> list[int]:
     groups.append(current)
     shared = [sorted(g, key=lambda i: -lengths[i]) for g in groups if len(g) > 1]
     rest = sorted((g[0] for g in groups if len(g) == 1), key=lambda i: -lengths[i])
-    return [i for g in shared for i in g] + rest
+    return shared + ([rest] if rest else [])
 
 
 def select_rows(cache, index):

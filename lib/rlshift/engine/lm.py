@@ -159,16 +159,16 @@ class LM:
         from tqdm.auto import tqdm
 
         if contexts and self.prefix_sharing:
-            order = [todo[i] for i in batching.prefix_grouped_order([contexts[i] for i in todo],
-                                                                   [lengths[i] for i in todo])]
+            groups = [[todo[i] for i in g] for g in batching.prefix_groups([contexts[i] for i in todo],
+                                                                          [lengths[i] for i in todo])]
         else:
-            order = sorted(todo, key=lambda i: -lengths[i])
+            groups = [sorted(todo, key=lambda i: -lengths[i])]
         if self.batch_size == "auto":  # probe with the longest sequence of this run
             longest = max(lengths[i] for i in todo)
             self.resolve_batch_size([self.pad_id] * longest, keep=min(keep, longest))
-        starts = range(0, len(order), self.batch_size)
-        for start in tqdm(starts, desc=desc, disable=not self.progress, unit="batch"):
-            yield order[start:start + self.batch_size]
+        chunks = [g[start:start + self.batch_size] for g in groups for start in range(0, len(g), self.batch_size)]
+        for chunk in tqdm(chunks, desc=desc, disable=not self.progress, unit="batch"):
+            yield chunk
 
     # ------------------------------------------------------------------ verbs
     def choices(self, requests: Sequence[Request], *, chat: bool) -> Call:
