@@ -22,7 +22,7 @@ from rlshift.cache import CacheWriteError, ScoreCache
 from rlshift.errors import InputError
 from rlshift.engine import Scorer
 from rlshift.requests import Request
-from rlshift.studies import abstention, calibration as cal, sweep_comparison
+from rlshift.studies import abstention, calibration as cal, rm_components, sweep_comparison
 from rlshift.wheels import ArtifactError, PinnedWheel
 
 
@@ -203,6 +203,12 @@ def _real_disk_full_message(ctx):
     cache.put_many(rows)
 
 
+def _a_file(ctx):
+    path = ctx.tmp / "not_a_folder.txt"
+    path.write_text("x")
+    return path
+
+
 def _causal_lm_as_reward_model(ctx):
     folder = ctx.tmp / "lm"
     ctx.fixture("tiny_llama").model.save_pretrained(folder)
@@ -375,6 +381,13 @@ CASES = [
         {"reward_models": ["embedded:gemma-3-270m"]}), InputError, r"'reward_models': 'embedded:gemma-3-270m' is a causal language model"),
     ("a pair without a known cut-off", lambda c: abstention.PARAMS.validate({"model_pair": "olmo-2-7b"}), InputError,
      r"'cutoff_year' is needed for model_pair 'olmo-2-7b'"),
+    # the reward-model components chapter
+    ("an unknown set to annotate", lambda c: rm_components.PARAMS.validate({"sources": ["shp"]}), InputError,
+     r"parameter 'sources': \['shp'\] not accepted. Accepted: a non-empty list of distinct names from \['finegrained_rlhf'"),
+    ("a split share above one", lambda c: rm_components.PARAMS.validate({"split_fraction": 1.5}), InputError,
+     r"split_fraction"),
+    ("an annotation folder that is a file", lambda c: rm_components.PARAMS.validate(
+        {"annotation_dir": str(_a_file(c))}), InputError, r"annotation_dir"),
     # sweeps and the comparison page
     ("a grid file that does not exist", lambda c: sweep.load(c.tmp / "grid.yml"), InputError,
      r"grid file '.*grid.yml' does not exist or is not a file"),

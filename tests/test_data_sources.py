@@ -65,6 +65,8 @@ def _book_datasets() -> tuple[set[str], set[str]]:
         prefs |= set(P.get("train_data") or {}) | set(P.get("open_data") or [])
         if study == "calibration":
             benches |= {tasks.Task.parse(t).dataset for t in P["tasks"]}
+        if study == "rm_components":  # the sets it annotates (dolly: the hub's pinned file, not a preference set)
+            prefs |= set(P["sources"]) & set(preferences.NAMES)
         prefs |= set((P.get("judge_settings") or {}).get("train_data", {}))
     return prefs, benches
 
@@ -86,7 +88,7 @@ def test_the_url_copy_gives_the_same_pairs_as_the_mirror(no_mirror_no_hub):
 
 def test_every_dataset_of_the_book_profile_resolves_without_the_mirror(no_mirror_no_hub):
     prefs, benches = _book_datasets()
-    assert {"hh_rlhf", "llmbar", "boolq"} <= prefs and benches  # the walk found the book's data
+    assert {"hh_rlhf", "llmbar", "boolq", "finegrained_rlhf"} <= prefs and benches  # the walk found the book's data
     for name in sorted(prefs):
         source = preferences.load(name, "eval").provenance["source"]
         assert source in ("url", "packaged"), (name, source)

@@ -94,31 +94,40 @@ def _from_files(spec: PreferenceSpec, files: list[Path], source: str, origin: st
                                                 "version": f"{source}-{sha[:12]}"}
 
 
-@functools.lru_cache(maxsize=16)
-def _load_open(name: str, mirror: Path | None) -> PairSet:
-    spec = SPECS[name]
+def records(name: str, mirror: str | Path | None = None) -> tuple[list[tuple], dict]:
+    """The raw records of an open source, file by file ([(file, [(row number, row)])]), and their
+    provenance, resolved as every source is: packaged, else the mirror, else the authors' files by
+    URL (pinned sha256), else the hub. For studies that read more than the pairs (e.g. the
+    fine-grained error labels of FineGrainedRLHF)."""
+    if name not in SPECS:
+        raise unknown("preference dataset", name, tuple(SPECS))
+    spec, mirror = SPECS[name], paths.resolve_mirror(mirror)
     if not spec.folder:  # shipped in data/
-        rows_by_file, prov = _from_files(spec, [manifest.verified(spec.files[0])], "packaged",
-                                         f"rlshift data/{spec.files[0]}")
-    elif mirror is not None and (mirror / spec.folder).is_dir():
+        return _from_files(spec, [manifest.verified(spec.files[0])], "packaged", f"rlshift data/{spec.files[0]}")
+    if mirror is not None and (mirror / spec.folder).is_dir():
         files = [mirror / spec.folder / f for f in spec.files]
         absent = [str(f) for f in files if not f.exists()]
         if absent:
             raise InputError(f"preference dataset {name!r}: the mirror folder {mirror / spec.folder} lacks "
                              f"{', '.join(absent)}; it needs {', '.join(spec.files)}.")
-        rows_by_file, prov = _from_files(spec, files, "mirror", str(mirror / spec.folder))
-    elif spec.pinned:
-        rows_by_file, prov = _from_files(spec, [remote.fetch(f, spec.folder) for f in spec.pinned], "url",
-                                         ", ".join(f.url for f in spec.pinned))
-    elif spec.hub is not None:
+        return _from_files(spec, files, "mirror", str(mirror / spec.folder))
+    if spec.pinned:
+        return _from_files(spec, [remote.fetch(f, spec.folder) for f in spec.pinned], "url",
+                           ", ".join(f.url for f in spec.pinned))
+    if spec.hub is not None:
         rows, prov = _from_hub(spec)
-        rows_by_file = [(f"{spec.hub[0]}", rows)]
-    else:
-        where = f"{mirror / spec.folder}" if mirror else "no mirror configured"
-        raise InputError(
-            f"preference dataset {name!r} is read from a local mirror only ({where}). Set RLSHIFT_DATA_MIRROR "
-            f"(or the data_mirror parameter) to a folder holding {spec.folder}/{spec.files[0]} "
-            f"(from {spec.origin}).")
+        return [(f"{spec.hub[0]}", rows)], prov
+    where = f"{mirror / spec.folder}" if mirror else "no mirror configured"
+    raise InputError(
+        f"preference dataset {name!r} is read from a local mirror only ({where}). Set RLSHIFT_DATA_MIRROR "
+        f"(or the data_mirror parameter) to a folder holding {spec.folder}/{spec.files[0]} "
+        f"(from {spec.origin}).")
+
+
+@functools.lru_cache(maxsize=16)
+def _load_open(name: str, mirror: Path | None) -> PairSet:
+    spec = SPECS[name]
+    rows_by_file, prov = records(name, mirror)
     pairs, dropped = [], 0
     for path, rows in rows_by_file:
         got, lost = spec.parse(rows, path)
