@@ -192,3 +192,6 @@ def test_the_chapter_runs_in_the_quick_profile_and_its_verdicts_follow_its_table
     assert [s.name for s in sheets] == ["annotator-1.csv", "annotator-2.csv"]
     sheet = pd.read_csv(sheets[0], dtype=str, keep_default_na=False)
     assert set(rm.SHEET_LABELS) <= set(sheet.columns) and (sheet["task_type"] != "").all()
+    machine = pd.read_csv(quick_book / "rm_components_sheets" / "machine-first-pass.csv", dtype=str)
+    assert len(machine) == len(judge["task_type"].unique()) * 2  # n_judge = 2 pairs per task type
+    assert machine["labelled_by"].str.startswith("machine:").all() and set(machine["generic"]) <= {"a", "b"}

@@ -295,3 +295,22 @@ def export_and_read(P: dict, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str
         out.append(long[long["label"] != ""].assign(annotator=f"annotator-{k}"))
     labels = pd.concat(out, ignore_index=True).rename(columns={"item_id": "pair_id"})
     return labels[["annotator", "pair_id", "column", "label"]], sheets
+
+
+def export_machine_labels(P: dict, rows: pd.DataFrame, readings: pd.DataFrame, judge_spec: str) -> str | None:
+    """The machine first pass as a sheet of its own (`machine-first-pass.csv`, beside the
+    annotators'; never read back as an annotator): the tuned model's preference on each aspect
+    and overall (P(A) over both orders above one half: a, below: b) for the pairs it judged."""
+    if readings.empty:
+        return None
+    p_a = readings.groupby(["pair_id", "aspect"])["p_a"].mean().unstack()
+    judged = rows[rows["pair_id"].isin(p_a.index)][["pair_id", "task_type", "prompt", "response_a", "response_b"]]
+    sheet = judged.rename(columns={"pair_id": "item_id"}).reset_index(drop=True)
+    for aspect in [a for a in [*ASPECTS, "generic"] if a in p_a.columns]:
+        column = "generic" if aspect == "generic" else f"pref_{aspect}"
+        sheet[column] = np.where(p_a.loc[judged["pair_id"], aspect].to_numpy() > 0.5, "a", "b")
+    sheet["labelled_by"] = f"machine: {judge_spec} as a judge (not a person)"
+    path = paths.REPO_ROOT / sheet_folder(P) / "machine-first-pass.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.to_csv(path, index=False)
+    return str(path)
