@@ -138,8 +138,9 @@ def load(P: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
                                   "reference": table["response"], "response_a": table["response"],
                                   "response_b": None, "human_pref": None, "origin": "the human response"})
         items = pairs.drop_duplicates("item_id")[["item_id", "task_type", "prompt"]]
-        if source == "dolly" and shipped_dolly_split() is not None:
-            split = set(shipped_dolly_split()["item_id"])
+        shipped = shipped_dolly_split() if source == "dolly" else None
+        if shipped is not None:
+            split = set(shipped["item_id"])
         else:
             pool = None
             if source != "dolly":  # the half of the prompts no reward model of the book was trained on
@@ -197,6 +198,7 @@ def model_pass(P: dict, specs: dict, judged: pd.DataFrame, asked: pd.DataFrame, 
     """Each model in turn: the tuned one judges every pair of `judged` on each question of
     `questions` (aspect -> question) in both orders (option log-probabilities of A and B); every
     model answers the items of `asked` (greedy). Returns (judge readings, candidate answers, infos)."""
+    judged = judged[judged["response_b"].notna()]  # a pair to judge (dolly's items have one answer until candidates)
     rows, items = judged.to_dict("records"), asked.to_dict("records")
     settings = GenerationSettings(max_new_tokens=P["max_new_tokens"], temperature=0.0,
                                   stop=("\nQuestion:", "\n\n\n"), seed=P["seed"])
@@ -246,6 +248,7 @@ def candidate_pairs(answers: pd.DataFrame, asked: pd.DataFrame) -> pd.DataFrame:
 
 def reward_scores(P: dict, pairs: pd.DataFrame, cache: ScoreCache | None, version: str):
     """Each reward model's reward of both responses of every pair (r_a, r_b), and the models."""
+    pairs = pairs[pairs["response_b"].notna()]
     frames, loaded = [], {}
     for name in P["reward_models"]:
         judge = judging.load_judge(dict(P, judge=name))
