@@ -250,6 +250,3 @@ def generic_vs_aspects(labels: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFram
                     rows.append({"aspect": aspect, "generic from": who, "task_type": task,
                                  "coincide": same / len(part), "ci_low": lo, "ci_high": hi, "n": len(part)})
     return pd.DataFrame(rows)
-
-
-

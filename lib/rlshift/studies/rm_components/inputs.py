@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -266,12 +267,13 @@ def reward_scores(P: dict, pairs: pd.DataFrame, cache: ScoreCache | None, versio
 
 # ------------------------------------------------------------------ the annotators' sheets
 
-def sheet_folder(P: dict) -> str:
+def sheet_folder(P: dict) -> Path:
+    """annotation_dir (relative: from the repo root), else a folder in the cache named by the split."""
     if P["annotation_dir"]:
-        return P["annotation_dir"]
+        return paths.REPO_ROOT / P["annotation_dir"]
     key = hashlib.sha256(json.dumps([sorted(P["sources"]), P["split_fraction"], P["model_pair"],
                                      P["max_new_tokens"], P["seed"]]).encode()).hexdigest()[:10]
-    return str(paths.cache_dir() / "annotations" / f"rm_components_{key}")
+    return paths.cache_dir() / "annotations" / f"rm_components_{key}"
 
 
 def sheet_rows(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -285,7 +287,7 @@ def sheet_rows(pairs: pd.DataFrame) -> pd.DataFrame:
 def export_and_read(P: dict, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Export (or extend) one sheet per annotator and read back what is filled in: the labels of
     every annotator (long: annotator, pair_id, column, label) and the sheets' paths."""
-    folder = paths.REPO_ROOT / sheet_folder(P)
+    folder = sheet_folder(P)
     shown = rows.drop(columns="item_id", errors="ignore").rename(columns={"pair_id": "item_id"})
     out, sheets = [], []
     for k in range(1, P["annotators"] + 1):
@@ -313,7 +315,7 @@ def export_machine_labels(P: dict, rows: pd.DataFrame, readings: pd.DataFrame, j
         column = "generic" if aspect == "generic" else f"pref_{aspect}"
         sheet[column] = np.where(p_a.loc[judged["pair_id"], aspect].to_numpy() > 0.5, "a", "b")
     sheet["labelled_by"] = f"machine: {judge_spec} as a judge (not a person)"
-    path = paths.REPO_ROOT / sheet_folder(P) / "machine-first-pass.csv"
+    path = sheet_folder(P) / "machine-first-pass.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.to_csv(path, index=False)
     return str(path)
