@@ -128,7 +128,7 @@ def lens_cost(scorer, letter, kw: dict, cuda: bool) -> dict:
 
     reqs = [Request(r.item_id, r.context, r.options[:1]) for r in letter]
     seqs = [scorer.lm.encode_context(r.context, False) for r in reqs]
-    size = scorer.lm.batch_size
+    size = scorer.lm.rows  # the rows of the last run (the CUDA probe's, or the CPU token budget's)
 
     def timed(run) -> float:
         if cuda:
@@ -170,7 +170,7 @@ def measure(path: Path, quantize: str, letter, cloze, prompts, n_alone: int, new
             torch.cuda.synchronize()
         row[f"{name}_items_per_s"] = len(reqs) / (time.perf_counter() - start)
         values[name] = frame["logprob"].to_numpy()
-    row["auto_batch_size"] = scorer.lm.batch_size
+    row["auto_batch_size"] = scorer.lm.rows
     row.update(lens_cost(scorer, letter, kw, cuda))
     settings = GenerationSettings(max_new_tokens=new_tokens, temperature=0.7, top_p=0.95, seed=0)
     tok = loaded.tokenizer

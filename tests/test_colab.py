@@ -71,7 +71,7 @@ import nbformat
 import pytest
 
 from rlshift import book, paths, runs
-from rlshift.data import preferences
+from rlshift.data import linguistic, preferences
 
 pytestmark = pytest.mark.slow
 
@@ -136,8 +136,8 @@ def _mirror() -> Path:
 
 
 def seed_pinned_files(cache: Path) -> list[Path]:
-    """Every pinned file of every preference source, in the cache where `remote.fetch` finds it,
-    with the authors' bytes (the mirror gzips some that upstream serves plain)."""
+    """Every pinned file of every preference source and linguistic dataset, in the cache where
+    `remote.fetch` finds it, with the authors' bytes (the mirror gzips some that upstream serves plain)."""
     mirror, seeded = _mirror(), []
     for spec in preferences.SPECS.values():
         for local, pinned in zip(spec.files, spec.pinned):
@@ -150,6 +150,16 @@ def seed_pinned_files(cache: Path) -> list[Path]:
                 body = gzip.decompress(body)
             if hashlib.sha256(body).hexdigest() != pinned.sha256:
                 pytest.fail(f"{source} does not hold the pinned bytes of {pinned.url} (sha256 {pinned.sha256}).",
+                            pytrace=False)
+            target = cache / "data" / spec.folder / pinned.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
+            seeded.append(target)
+    for name, spec in linguistic.DATASETS.items():  # the linguistic chapter's URL-pinned files
+        for pinned in linguistic.pinned(name) if spec.upstream else ():
+            body = (mirror / spec.folder / pinned.name).read_bytes()
+            if hashlib.sha256(body).hexdigest() != pinned.sha256:
+                pytest.fail(f"{mirror / spec.folder / pinned.name} does not hold the pinned bytes of {pinned.url}.",
                             pytrace=False)
             target = cache / "data" / spec.folder / pinned.name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -274,6 +284,7 @@ def quick_parameters(runtime: Runtime, name: str) -> dict:
                                   "annotation_sheet": str(root / "annotation_sheet.csv")},
               "tuned_pair": {"model_dir": str(root / "reward_models")},
               "abstention": {"model_dir": str(root / "reward_models")},
+              "linguistic": {"annotation_dir": str(root / "linguistic_sheets")},
               "sweep_comparison": {"sweep_dir": str(root / "sweeps" / "quick")}}
     return dict(STUDIES[study]["quick"], cache_dir=str(root / "scores"), **extras.get(study, {}))
 

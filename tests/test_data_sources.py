@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlshift import paths, runs, tasks
-from rlshift.data import benchmarks, preferences, remote
+from rlshift.data import benchmarks, linguistic, preferences, remote
 from rlshift.errors import InputError
 
 # the authors' bytes the stand-in serves: the reference data beside the clone (CI's mirror)
@@ -27,6 +27,9 @@ def _authors_bytes() -> dict[str, bytes]:
             if local.endswith(".gz") and not pinned.name.endswith(".gz"):
                 body = gzip.decompress(body)
             served[pinned.url] = body
+    for name, spec in linguistic.DATASETS.items():  # the linguistic chapter's URL-pinned files (the same bytes there)
+        for pinned in linguistic.pinned(name) if spec.upstream else ():
+            served[pinned.url] = (MIRROR / spec.folder / pinned.name).read_bytes()
     return served
 
 
@@ -114,3 +117,40 @@ def test_no_network_names_the_url_and_the_mirror(no_mirror_no_hub, monkeypatch):
 
 def test_the_book_profiles_do_not_name_the_shared_folder():
     assert "shared/data" not in (paths.REPO_ROOT / "book" / "studies.yaml").read_text()
+
+
+def test_every_linguistic_dataset_resolves_without_the_mirror(no_mirror_no_hub):
+    """The authors' files by URL (pinned sha256s) or the packaged copies; stsb, on the hub only, says so."""
+    linguistic.load.cache_clear()
+    url = [n for n, s in linguistic.DATASETS.items() if s.upstream]
+    for name in linguistic.DATASETS:
+        if name == "stsb":
+            with pytest.raises(InputError, match="hub only"):
+                linguistic.load(name)
+            continue
+        got = linguistic.load(name)
+        assert got.provenance["source"] == ("url" if name in url else "packaged"), name
+        assert len(got.frame) > 0
+    assert sorted(no_mirror_no_hub) == sorted(p.url for n in url for p in linguistic.pinned(n))
+    linguistic.load.cache_clear()
+
+
+def test_the_linguistic_url_copy_gives_the_mirrors_rows(no_mirror_no_hub, monkeypatch):
+    linguistic.load.cache_clear()
+    names = ("syntaxgym", "cola", "imppres_implicature", "ruis", "grice")
+    by_url = {n: linguistic.load(n, "url") for n in names}
+    monkeypatch.setenv("RLSHIFT_DATA_MIRROR", str(MIRROR))
+    for name in names:
+        by_mirror = linguistic.load(name, "mirror")
+        assert by_url[name].provenance["source"] == "url" and by_mirror.provenance["source"] == "mirror"
+        assert by_url[name].provenance["sha256"] == by_mirror.provenance["sha256"], name
+        assert by_url[name].frame.equals(by_mirror.frame), name
+    linguistic.load.cache_clear()
+
+
+def test_a_linguistic_file_that_does_not_match_its_pin_is_refused(no_mirror_no_hub, monkeypatch, tmp_path):
+    linguistic.load.cache_clear()
+    monkeypatch.setattr(remote, "download", lambda url: b"not the authors' file")
+    with pytest.raises(Exception, match="does not match the pinned"):
+        linguistic.load("ruis")
+    assert not list((tmp_path / "cache" / "data").rglob("*.csv"))

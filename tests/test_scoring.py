@@ -159,9 +159,15 @@ def test_packed_options_equal_full_recomputation(which, attention, request, monk
 
 def test_auto_batch_size_shrinks_until_a_batch_fits(tiny_llama, monkeypatch):
     """On CUDA 'auto' probes with the longest sequence, shrinking on out-of-memory errors (here a
-    stand-in model that 'runs out of memory' above 24 rows); on CPU it is 8."""
+    stand-in model that 'runs out of memory' above 24 rows); on CPU, per run, rows for about
+    CPU_BATCH_TOKENS tokens, 8 to CPU_MAX_ROWS."""
+    from rlshift.engine.lm import CPU_BATCH_TOKENS, CPU_MAX_ROWS
+
     scorer = LM(tiny_llama, batch_size="auto", progress=False)
-    assert scorer.resolve_batch_size([1, 2, 3], keep=1) == 8
+    assert scorer.resolve_batch_size([1, 2, 3], keep=1) == CPU_MAX_ROWS  # short texts: the most rows
+    assert scorer.resolve_batch_size([1] * 12, keep=1) == CPU_BATCH_TOKENS // 12
+    assert scorer.resolve_batch_size([1] * 300, keep=1) == 8  # long prompts: as before
+    assert scorer.batch_size == "auto"  # per run on CPU, never fixed by the first run
     scorer = LM(tiny_llama, batch_size="auto", progress=False)
     monkeypatch.setattr(scorer, "device", torch.device("cuda"))
     seen = []

@@ -193,13 +193,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"pair {p.name:16s} base={p.base} tuned={p.tuned} ({p.tuning})")
         elif args.command == "data":
             from rlshift import data
-            from rlshift.data import preferences
+            from rlshift.data import linguistic, preferences
             for s in data.SPECS.values():
                 print(f"{s.name:14s} packaged={s.packaged[0].split('/')[0]:28s} hub={'/'.join(x for x in s.hub if x)}  [{s.license}]")
             for s in preferences.SPECS.values():
                 where = (f"url={s.pinned[0].url.rsplit('/', 1)[0]}/... ({len(s.pinned)} files, sha256 pinned)" if s.pinned
                          else f"packaged=data/{s.files[0]}")
                 print(f"{s.name:14s} {s.kind:21s} {where}  [{s.license}]")
+            for s in linguistic.DATASETS.values():
+                print(f"{s.name:22s} {s.domain:10s} {s.kind:13s} sources: {', '.join(s.sources)}  [{s.license}]")
         elif args.command == "verify":
             return verify()
         elif args.command == "sweep":

@@ -290,3 +290,37 @@ def slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x = np.asarray(x, float) - np.mean(x)
     y = y - y.mean(-1, keepdims=True)
     return (y * x).sum(-1) / (x * x).sum()
+
+
+# ------------------------------------------------------------------ free answers (SQuAD / CoQA)
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation (lm-eval's coqa uses it): lower case, no punctuation, no articles,
+    single spaces."""
+    import re
+    import string
+
+    text = "".join(ch for ch in str(text).lower() if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def exact_match(prediction: str, references) -> float:
+    """1.0 where the normalised answer equals a normalised reference."""
+    return float(any(normalize_answer(prediction) == normalize_answer(r) for r in references))
+
+
+def token_f1(prediction: str, references) -> float:
+    """The best token-overlap F1 against the references (SQuAD)."""
+    from collections import Counter
+
+    def f1(a: str, b: str) -> float:
+        pa, pb = normalize_answer(a).split(), normalize_answer(b).split()
+        if not pa or not pb:
+            return float(pa == pb)
+        common = sum((Counter(pa) & Counter(pb)).values())
+        if common == 0:
+            return 0.0
+        precision, recall = common / len(pa), common / len(pb)
+        return 2 * precision * recall / (precision + recall)
+
+    return max((f1(prediction, r) for r in references), default=0.0)

@@ -76,7 +76,7 @@ def prompt_format(default: str = "auto") -> Param:
 
 def batch_size(default: int | str = "auto") -> Param:
     return Param("batch_size", (int, str), default, "Sequences per forward pass, or 'auto' (largest that "
-                 "fits on CUDA; 8 on CPU).", check=_check_batch_size)
+                 "fits on CUDA; on CPU 8 to 64 rows, about 384 tokens a batch).", check=_check_batch_size)
 
 
 def cache_dir() -> Param:

@@ -11,7 +11,8 @@ import pandas as pd
 from rlshift import paths, results
 from rlshift.errors import InputError
 
-CHAPTERS = ("tuned_pair", "calibration", "uncertainty_expressions", "reward_collapse", "abstention", "logit_lens")
+CHAPTERS = ("tuned_pair", "calibration", "uncertainty_expressions", "reward_collapse", "abstention", "linguistic",
+            "logit_lens")
 
 
 def folder(results_root: str) -> Path:
