@@ -139,32 +139,25 @@ def seed_pinned_files(cache: Path) -> list[Path]:
     """Every pinned file of every preference source and linguistic dataset, in the cache where
     `remote.fetch` finds it, with the authors' bytes (the mirror gzips some that upstream serves plain)."""
     mirror, seeded = _mirror(), []
-    for spec in preferences.SPECS.values():
-        for local, pinned in zip(spec.files, spec.pinned):
-            source = mirror / spec.folder / local
-            if not source.is_file():
-                pytest.fail(f"the authors' file for {pinned.url} is not in the mirror: {source} is missing.",
-                            pytrace=False)
-            body = source.read_bytes()
-            if local.endswith(".gz") and not pinned.name.endswith(".gz"):
-                body = gzip.decompress(body)
-            if hashlib.sha256(body).hexdigest() != pinned.sha256:
-                pytest.fail(f"{source} does not hold the pinned bytes of {pinned.url} (sha256 {pinned.sha256}).",
-                            pytrace=False)
-            target = cache / "data" / spec.folder / pinned.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(body)
-            seeded.append(target)
-    for name, spec in linguistic.DATASETS.items():  # the linguistic chapter's URL-pinned files
-        for pinned in linguistic.pinned(name) if spec.upstream else ():
-            body = (mirror / spec.folder / pinned.name).read_bytes()
-            if hashlib.sha256(body).hexdigest() != pinned.sha256:
-                pytest.fail(f"{mirror / spec.folder / pinned.name} does not hold the pinned bytes of {pinned.url}.",
-                            pytrace=False)
-            target = cache / "data" / spec.folder / pinned.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(body)
-            seeded.append(target)
+    files = [(spec.folder, local, pinned) for spec in preferences.SPECS.values()
+             for local, pinned in zip(spec.files, spec.pinned)]
+    files += [(spec.folder, pinned.name, pinned) for name, spec in linguistic.DATASETS.items()  # the linguistic
+              for pinned in (linguistic.pinned(name) if spec.upstream else ())]              # chapter's URL files
+    for folder, local, pinned in files:
+        source = mirror / folder / local
+        if not source.is_file():
+            pytest.fail(f"the authors' file for {pinned.url} is not in the mirror: {source} is missing.",
+                        pytrace=False)
+        body = source.read_bytes()
+        if local.endswith(".gz") and not pinned.name.endswith(".gz"):
+            body = gzip.decompress(body)
+        if hashlib.sha256(body).hexdigest() != pinned.sha256:
+            pytest.fail(f"{source} does not hold the pinned bytes of {pinned.url} (sha256 {pinned.sha256}).",
+                        pytrace=False)
+        target = cache / "data" / folder / pinned.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        seeded.append(target)
     return seeded
 
 

@@ -216,7 +216,7 @@ def free_answers(free: pd.DataFrame, classified: pd.DataFrame, prep) -> pd.DataF
     model = classified.set_index(["role", "task", "item_id"])["model_word"].to_dict() if len(classified) else {}
     for r in free.itertuples():
         task = tasks[r.task]
-        item = prep.items[r.task].drop_duplicates("item_id").set_index("item_id").loc[r.item_id]
+        item = prep.item(r.task, r.item_id)
         rec = {"role": r.role, "format": r.format, "task": r.task, "domain": r.domain, "item_id": r.item_id,
                "answer_text": r.text}
         if task.kind == "generation":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +35,13 @@ class Prepared:
     pools: dict[str, pd.DataFrame]  # task -> the dataset's other items (the shots come from here)
     provenance: dict[str, dict]  # task -> the dataset's provenance
     predictions: dict[str, list[str]]  # syntaxgym: suite -> its prediction formulas
+    _by_id: dict = field(default_factory=dict, repr=False)  # task -> its items indexed by id (item())
+
+    def item(self, task: str, item_id: str) -> pd.Series:
+        """One sampled item of a task (its rows indexed once per task)."""
+        if task not in self._by_id:
+            self._by_id[task] = self.items[task].drop_duplicates("item_id").set_index("item_id")
+        return self._by_id[task].loc[item_id]
 
 
 def _unit(frame: pd.DataFrame, task: LingTask) -> pd.Series:
@@ -260,7 +267,7 @@ def export_and_read(P: dict, answers: pd.DataFrame, prep: Prepared) -> tuple[pd.
     rows = []
     for r in choice.to_dict("records"):
         task = next(t for t in prep.tasks if t.name == r["task"])
-        item = prep.items[r["task"]].drop_duplicates("item_id").set_index("item_id").loc[r["item_id"]]
+        item = prep.item(r["task"], r["item_id"])
         shown = [task.words[c].strip() if task.kind == "label" else c for c in item["choices"]]
         rows.append({"item_id": f"{r['role']}|{r['task']}|{r['item_id']}", "task": r["task"],
                      "question_end": _fill(task.prompt, dict(item, item_id=r["item_id"]))[-300:] if task.prompt

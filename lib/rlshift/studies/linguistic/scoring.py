@@ -103,9 +103,9 @@ def _region_rows(task, scorer, items, prep, P, version) -> pd.DataFrame:
     texts, regions = condition_texts(suites)
     seq = scorer.sequence_logprobs(texts, chat=False, template=template_id(task), data_version=version)
     judged = evaluate(suites, region_surprisals(seq, regions))
-    return pd.DataFrame({"request": judged["suite"] + "/" + judged["item"].astype(str) + "#" + judged["prediction"].astype(str),
-                         "task": task.name, "domain": task.domain, "category": judged["suite"],
-                         "item": judged["suite"] + "/" + judged["item"].astype(str) + "#" + judged["prediction"].astype(str),
+    unit = judged["suite"] + "/" + judged["item"].astype(str) + "#" + judged["prediction"].astype(str)
+    return pd.DataFrame({"request": unit, "task": task.name, "domain": task.domain, "category": judged["suite"],
+                         "item": unit,
                          "field": "syntax", "answer": 0, "n_options": 2, "condition": "0-shot", "k": 0, "composition": "none", "draw": 0,
                          "correct": judged["correct"].astype(float)})
 
@@ -144,7 +144,7 @@ def classify_requests(free: pd.DataFrame, prep: Prepared) -> list[Request]:
         task = next(t for t in prep.tasks if t.name == r.task)
         if task.kind != "label":
             continue
-        row = prep.items[task.name].set_index("item_id").loc[r.item_id]
+        row = prep.item(task.name, r.item_id)
         words = [task.words[label] for label in row["choices"]]
         body = CLASSIFY.format(prompt=r.prompt, reply=r.text, words=", ".join(w.strip() for w in words))
         out.append(Request(f"{r.role}|{r.task}|{r.item_id}", body, tuple(words)))
