@@ -55,6 +55,8 @@ def quick_book(tmp_path_factory):
               "rm_components": {"model_dir": str(root / "reward_models"),
                                 "annotation_dir": str(root / "rm_components_sheets")},
               "linguistic": {"annotation_dir": str(root / "linguistic_sheets")},
+              "data_collapse": {"model_dir": str(root / "reward_models"),
+                                "annotation_dir": str(root / "data_collapse_sheets")},
               "sweep_comparison": {"sweep_dir": str(root / "sweeps" / "quick")},
               "summary": {"results_root": str(root / "book" / "executed")}}
     for study, entry in cli.studies().items():

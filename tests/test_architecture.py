@@ -13,7 +13,7 @@ LAYERS = {"rlshift": 0, "errors": 0, "paths": 0, "params": 0,
           "wheels": 1, "manifest": 1, "timings": 1, "cache": 1, "requests": 1, "metrics": 1, "stats": 1, "plots": 1, "prompts": 1, "results": 1,
           "artifacts": 2,
           "models": 3, "data": 3, "tasks": 3,
-          "engine": 4,
+          "engine": 4, "footprints": 4,
           "training": 5,
           "studies": 6,
           "progress": 7, "runs": 7, "sweep": 7, "book": 7, "cli": 7}

@@ -71,7 +71,7 @@ import nbformat
 import pytest
 
 from rlshift import book, paths, runs
-from rlshift.data import linguistic, preferences
+from rlshift.data import linguistic, preferences, summaries
 
 pytestmark = pytest.mark.slow
 
@@ -143,6 +143,8 @@ def seed_pinned_files(cache: Path) -> list[Path]:
              for local, pinned in zip(spec.files, spec.pinned)]
     files += [(spec.folder, pinned.name, pinned) for name, spec in linguistic.DATASETS.items()  # the linguistic
               for pinned in (linguistic.pinned(name) if spec.upstream else ())]              # chapter's URL files
+    files += [(relative.split("/")[0], relative.split("/", 1)[1], pinned)  # the collapse chapter's
+              for pinned, relative, *_ in summaries.SOURCES.values()]
     for folder, local, pinned in files:
         source = mirror / folder / local
         if not source.is_file():
@@ -278,6 +280,8 @@ def quick_parameters(runtime: Runtime, name: str) -> dict:
               "tuned_pair": {"model_dir": str(root / "reward_models")},
               "abstention": {"model_dir": str(root / "reward_models")},
               "linguistic": {"annotation_dir": str(root / "linguistic_sheets")},
+              "data_collapse": {"model_dir": str(root / "reward_models"),
+                                "annotation_dir": str(root / "data_collapse_sheets")},
               "sweep_comparison": {"sweep_dir": str(root / "sweeps" / "quick")}}
     return dict(STUDIES[study]["quick"], cache_dir=str(root / "scores"), **extras.get(study, {}))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlshift import paths, runs, tasks
-from rlshift.data import benchmarks, linguistic, preferences, remote
+from rlshift.data import benchmarks, linguistic, preferences, remote, summaries
 from rlshift.errors import InputError
 
 # the authors' bytes the stand-in serves: the reference data beside the clone (CI's mirror)
@@ -30,6 +30,8 @@ def _authors_bytes() -> dict[str, bytes]:
     for name, spec in linguistic.DATASETS.items():  # the linguistic chapter's URL-pinned files (the same bytes there)
         for pinned in linguistic.pinned(name) if spec.upstream else ():
             served[pinned.url] = (MIRROR / spec.folder / pinned.name).read_bytes()
+    for pinned, relative, *_ in summaries.SOURCES.values():  # the collapse chapter's (gzipped in the mirror)
+        served[pinned.url] = gzip.decompress((MIRROR / relative).read_bytes())
     return served
 
 
@@ -154,3 +156,16 @@ def test_a_linguistic_file_that_does_not_match_its_pin_is_refused(no_mirror_no_h
     with pytest.raises(Exception, match="does not match the pinned"):
         linguistic.load("ruis")
     assert not list((tmp_path / "cache" / "data").rglob("*.csv"))
+
+
+def test_the_collapse_chapters_files_resolve_without_the_mirror_and_equal_the_mirrors(no_mirror_no_hub):
+    """InstructGPT's TL;DR samples and AlpacaEval's instructions by pinned URL; CarperAI's TL;DR
+    (hub only) says which parameter takes the offline path."""
+    from_url = summaries.instructgpt_tldr()
+    assert from_url[1]["source"] == "url" and from_url[1]["posts"] == 100
+    assert summaries.alpaca_instructions()[1]["source"] == "url"
+    assert sorted(no_mirror_no_hub) == sorted(p.url for p, *_ in summaries.SOURCES.values())
+    from_mirror = summaries.instructgpt_tldr(MIRROR)
+    assert from_mirror[1]["source"] == "mirror" and from_mirror[0].equals(from_url[0])
+    with pytest.raises(InputError, match="tldr_source"):
+        summaries.tldr_hub("test")

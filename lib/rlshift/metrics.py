@@ -324,3 +324,11 @@ def token_f1(prediction: str, references) -> float:
         return 2 * precision * recall / (precision + recall)
 
     return max((f1(prediction, r) for r in references), default=0.0)
+
+
+def rouge_l_f1(prediction: str, reference: str) -> float:
+    """ROUGE-L F1 (longest common subsequence of tokens), Google's rouge-score package, no
+    stemming: the summarisation literature's reference-based quality reading."""
+    from rouge_score import rouge_scorer
+
+    return float(rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False).score(reference, prediction)["rougeL"].fmeasure)

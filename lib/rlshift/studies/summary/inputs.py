@@ -12,7 +12,7 @@ from rlshift import paths, results
 from rlshift.errors import InputError
 
 CHAPTERS = ("tuned_pair", "calibration", "uncertainty_expressions", "reward_collapse", "abstention", "linguistic",
-            "logit_lens")
+            "data_collapse", "logit_lens")
 
 
 def folder(results_root: str) -> Path:
