@@ -241,3 +241,31 @@ def test_the_chapter_runs_in_the_quick_profile_and_its_verdicts_follow_its_table
     assert "**0** ratings read" in text and "no ratings yet" in text
     headline = recorded["headline"]
     assert set(headline["contrast"]) == {"tuned - base"} and len(headline) == 5  # 3 summaries + 2 dialogues readings
+
+
+@pytest.mark.slow
+def test_the_hub_path_runs_the_plans_steps_in_full_on_stand_ins(monkeypatch, tmp_path):
+    """tldr_source='hub' with the hub's splits and models replaced by stand-ins (InstructGPT's posts,
+    the embedded models): a training pool, so H0 is tested and the models answer training posts too."""
+    posts, _ = summaries.instructgpt_tldr()
+    posts = posts.drop_duplicates("post_id")
+
+    def stand_in(split):
+        part = posts.iloc[:30] if split == "train" else posts.iloc[30:50]
+        frame = part.assign(post_id=[f"{split}-{i:05d}" for i in range(len(part))])[["post_id", "post", "reference"]]
+        return frame.reset_index(drop=True), {"dataset": f"stand-in:{split}", "source": "test", "rows": len(frame)}
+
+    monkeypatch.setattr(summaries, "tldr_hub", stand_in)
+    P = dc.PARAMS.validate({"settings": ["summaries"], "tldr_source": "hub", "n_part": 4, "n_topics": 2,
+                            "n_train_outputs": 3, "max_new_tokens": 8, "n_boot": 60, "reward_models": ["trained:standard"],
+                            "tldr_models": {"base": "embedded:gemma-3-270m", "tuned": "embedded:gemma-3-270m-dpo"},
+                            "judge_settings": {"train_data": {"boolq": 12, "hhh_alignment": 8, "hh_rlhf": 12},
+                                               "train_epochs": 1, "max_length": 64},
+                            "model_dir": str(tmp_path / "rm"), "cache_dir": str(tmp_path / "scores")})
+    from rlshift.studies.data_collapse.inputs import load_judges
+    run = dc.run_setting("summaries", P, load_judges(P), None)
+    assert run.roles == ["base", "tuned"] and run.notes["training_inputs"] == 30
+    assert run.outputs["part"].value_counts().to_dict() == {IN: 8, OUT: 8, "training": 6}
+    assert "training vs held-out" in set(run.tables["match"]["comparison"])
+    assert set(run.tables["train_vs_test"]["role"]) == {"base", "tuned"}
+    assert "rouge_l" in run.tables["quality"]

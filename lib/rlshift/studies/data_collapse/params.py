@@ -78,8 +78,9 @@ PARAMS = Schema(
     Param("n_topics", int, 8, "Topics BERTopic fits on the inputs.", minimum=2, maximum=50),
     Param("top_k", int, 300, "Units of a sparse aspect (lemmas, POS trigrams) compared; the rest pooled.",
           minimum=20),
-    Param("n_train_outputs", int, 50, "Training inputs the dialogues setting's models answer (their output "
-          "footprint beside the test outputs'; 0: none).", minimum=0),
+    Param("n_train_outputs", int, 50, "Training inputs the models answer, where there is a training pool "
+          "(dialogues; summaries on the hub): their output footprint beside the test outputs' (0: none).",
+          minimum=0),
     Param("max_new_tokens", int, 48, "Length of the generated replies and summaries.", minimum=8, maximum=512),
     Param("temperature", float, 0.7, "Sampling temperature of generation (0: greedy).", minimum=0.0, maximum=2.0),
     Param("reward_models", list, [f"trained:{u}" for u in UTILITIES], "Reward models scoring the outputs: "

@@ -32,11 +32,12 @@ class Reader:
     sentiment: fp.SentimentModel
 
 
-def read(texts: pd.DataFrame, reader: Reader | None, ids_column: str = "item_id", fit_topics: tuple | None = None
+def read(texts: pd.DataFrame, reader: Reader, ids_column: str = "item_id", embeddings: np.ndarray | None = None
          ) -> tuple[fp.Footprint, np.ndarray]:
-    """The footprint of `texts['text']` with model sentiment and topics, and the embeddings."""
+    """The footprint of `texts['text']` with model sentiment and topics, and the embeddings
+    (computed here unless given)."""
     foot = fp.footprint(texts["text"].tolist(), ids=texts[ids_column].tolist())
-    embeddings = fp.embed(texts["text"].tolist())
+    embeddings = fp.embed(texts["text"].tolist()) if embeddings is None else embeddings
     sentiment = reader.sentiment.score(embeddings)
     foot = foot.with_labels("sentiment_model", fp.band(sentiment, fp.SENTIMENT_BINS, fp.SENTIMENT_LABELS),
                             "sentiment_model", sentiment)
@@ -44,8 +45,7 @@ def read(texts: pd.DataFrame, reader: Reader | None, ids_column: str = "item_id"
     return foot.with_labels("topic", topics, "topic"), embeddings
 
 
-def fit_reader(inputs: pd.DataFrame, n_topics: int, seed: int) -> Reader:
-    embeddings = fp.embed(inputs["text"].tolist())
+def fit_reader(inputs: pd.DataFrame, embeddings: np.ndarray, n_topics: int, seed: int) -> Reader:
     return Reader(fp.fit_topics(inputs["text"].tolist(), embeddings, n_topics, seed), fp.sentiment_model(seed))
 
 

@@ -49,8 +49,9 @@ class SettingRun:
 def run_setting(setting: str, P: dict, judges, cache: ScoreCache | None) -> SettingRun:
     corpus = read_corpus(setting, P)
     pool = pd.concat([corpus.train, corpus.candidates], ignore_index=True)
-    reader = fit_reader(pool, P["n_topics"], P["seed"])
-    foot, embeddings = read(pool, reader)
+    embeddings = fp.embed(pool["text"].tolist())
+    reader = fit_reader(pool, embeddings, P["n_topics"], P["seed"])
+    foot, _ = read(pool, reader, embeddings=embeddings)
     train_mask = np.arange(len(pool)) < len(corpus.train)
     reference = train_mask if not corpus.self_reference else ~train_mask
     pca = PCA(n_components=5, random_state=P["seed"]).fit(embeddings[reference])
@@ -63,8 +64,8 @@ def run_setting(setting: str, P: dict, judges, cache: ScoreCache | None) -> Sett
         _, outputs, _ = instructgpt_outputs(P)
         outputs = outputs[outputs["item_id"].isin(parts["item_id"])]
     else:
-        train_asked = corpus.train.head(0) if setting == "summaries" else corpus.train.sample(
-            min(P["n_train_outputs"], len(corpus.train)), random_state=P["seed"]).assign(part="training")
+        train_asked = corpus.train.sample(min(P["n_train_outputs"], len(corpus.train)),
+                                          random_state=P["seed"]).assign(part="training")
         asked = pd.concat([parts, train_asked], ignore_index=True)
         outputs, _ = generate(corpus, asked, role_specs(setting, P), P, cache)
     outputs = outputs.merge(asked[["item_id", "part"]], on="item_id").reset_index(drop=True)
