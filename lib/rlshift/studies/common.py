@@ -60,6 +60,28 @@ def check_reward_model(parameter: str, spec: str, also: tuple[str, ...] = ()) ->
                          f"Accepted: {', '.join(accepted)}.")
 
 
+def check_reward_models(value, required: bool = False) -> None:
+    """A list of reward-model specs, each as check_reward_model takes it; required: at least one."""
+    if required and not value:
+        raise InputError("parameter 'reward_models' = []: the chapter needs at least one reward model. Accepted: "
+                         "'trained:<utility>', hub ids or folders.")
+    for spec in value:
+        if not isinstance(spec, str):
+            raise InputError(f"parameter 'reward_models': {spec!r} is not a string. Accepted: a list of "
+                             f"reward-model specs.")
+        check_reward_model("reward_models", spec)
+
+
+def reward_model_params(default: list[str], help: str, required: bool = False) -> tuple[Param, Param, Param]:
+    """The reward models a study scores with, the overrides of the reward-collapse chapter's training
+    settings for the trained ones, and the folder they are kept in."""
+    return (Param("reward_models", list, default, help, check=lambda v: check_reward_models(v, required)),
+            Param("judge_settings", dict, {}, "Overrides of the reward-collapse chapter's training settings for "
+                  "trained reward models (train_data, train_epochs, max_length, ...)."),
+            Param("model_dir", str, None, "Folder where trained reward models are kept (default: the rlshift cache).",
+                  optional=True, check=lambda v: paths.check_folder_to_make(v, "model_dir")))
+
+
 def seed(help: str = "Seed for sampling, few-shot draws, splits and resampling.") -> Param:
     return Param("seed", int, 0, help, minimum=0)
 

@@ -3,7 +3,6 @@ that decides the dated questions, the prompt and the menu of abstentions (as dat
 generation, and the reward model of the reward view."""
 from __future__ import annotations
 
-from rlshift import paths
 from rlshift.errors import InputError
 from rlshift.params import Param, Schema
 from rlshift.studies import common
@@ -46,13 +45,6 @@ def _cutoff_known(P: dict) -> None:
                          f"training data covers in full, e.g. 2021.")
 
 
-def _reward_models(value) -> None:
-    for spec in value:
-        if not isinstance(spec, str):
-            raise InputError(f"parameter 'reward_models': {spec!r} is not a string. Accepted: a list of reward-model specs.")
-        common.check_reward_model("reward_models", spec)
-
-
 def cutoff_year(P: dict) -> int:
     return P["cutoff_year"] if P["cutoff_year"] is not None else CUTOFF_YEARS[P["model_pair"]]
 
@@ -73,13 +65,9 @@ PARAMS = Schema(
     Param("n_generate", int, 20, "Questions per category answered freely (greedy), classified into answer / "
           "abstain.", minimum=0),
     Param("max_new_tokens", int, 32, "Length of the free answers.", minimum=4, maximum=256),
-    Param("reward_models", list, [f"trained:{u}" for u in UTILITIES], "The reward models of the reward view: "
-          "'trained:<utility>' (the reward-collapse chapter's, trained once into the cache), hub ids or folders; "
-          "[] for none.", check=_reward_models),
-    Param("judge_settings", dict, {}, "Overrides of the reward-collapse chapter's training settings for the "
-          "trained reward models (train_data, train_epochs, max_length, ...)."),
-    Param("model_dir", str, None, "Folder where trained reward models are kept (default: the rlshift cache).",
-          optional=True, check=lambda v: paths.check_folder_to_make(v, "model_dir")),
+    *common.reward_model_params([f"trained:{u}" for u in UTILITIES], "The reward models of the reward view: "
+                                "'trained:<utility>' (the reward-collapse chapter's, trained once into the cache), "
+                                "hub ids or folders; [] for none."),
     common.data_mirror("Folder holding hh-rlhf/ for a trained judge (else RLSHIFT_DATA_MIRROR, else the hub)."),
     common.seed(),
     common.quantize(),

@@ -41,16 +41,6 @@ def _tldr_models(value) -> None:
         models.check_spec(spec)
 
 
-def _reward_models(value) -> None:
-    if not value:
-        raise InputError("parameter 'reward_models' = []: the chapter needs at least one reward model. Accepted: "
-                         "'trained:<utility>', hub ids or folders.")
-    for spec in value:
-        if not isinstance(spec, str):
-            raise InputError(f"parameter 'reward_models': {spec!r} is not a string.")
-        common.check_reward_model("reward_models", spec)
-
-
 PARAMS = Schema(
     *common.pair_params(),
     Param("include_sft", bool, True, "Also run the pair's SFT stage (base -> SFT -> DPO), where it has one."),
@@ -83,13 +73,10 @@ PARAMS = Schema(
           minimum=0),
     Param("max_new_tokens", int, 48, "Length of the generated replies and summaries.", minimum=8, maximum=512),
     Param("temperature", float, 0.7, "Sampling temperature of generation (0: greedy).", minimum=0.0, maximum=2.0),
-    Param("reward_models", list, [f"trained:{u}" for u in UTILITIES], "Reward models scoring the outputs: "
-          "'trained:<utility>' (the reward-collapse chapter's, shared through the cache), hub ids or folders; the "
-          "one with the best held-out accuracy carries the verdicts.", check=_reward_models),
-    Param("judge_settings", dict, {}, "Overrides of the reward-collapse chapter's training settings for trained "
-          "reward models (train_data, train_epochs, max_length, ...)."),
-    Param("model_dir", str, None, "Folder where trained reward models are kept (default: the rlshift cache).",
-          optional=True, check=lambda v: paths.check_folder_to_make(v, "model_dir")),
+    *common.reward_model_params([f"trained:{u}" for u in UTILITIES], "Reward models scoring the outputs: "
+                                "'trained:<utility>' (the reward-collapse chapter's, shared through the cache), hub "
+                                "ids or folders; the one with the best held-out accuracy carries the verdicts.",
+                                required=True),
     Param("annotators", int, 2, "Annotation sheets exported (blind to the model), one per annotator.", minimum=1,
           maximum=20),
     Param("annotation_dir", str, None, "Folder of the annotators' sheets (annotator-<k>.csv; default: in the "

@@ -19,14 +19,6 @@ def _sources(value) -> None:
                          f"names from {list(SOURCES)}.")
 
 
-def _reward_models(value) -> None:
-    for spec in value:
-        if not isinstance(spec, str):
-            raise InputError(f"parameter 'reward_models': {spec!r} is not a string. Accepted: a list of "
-                             f"reward-model specs.")
-        common.check_reward_model("reward_models", spec)
-
-
 PARAMS = Schema(
     *common.pair_params(),
     Param("sources", list, ["finegrained_rlhf", "hhh_alignment"], "The sets annotated: 'finegrained_rlhf' "
@@ -42,13 +34,9 @@ PARAMS = Schema(
           "answers for the sheet; 0: none).", minimum=0),
     Param("max_new_tokens", int, 64, "Length of the candidate answers.", minimum=8, maximum=512),
     common.prompt_format("auto"),
-    Param("reward_models", list, ["trained:standard"], "Reward models of the machine pass: 'trained:<utility>' "
-          "(the reward-collapse chapter's, shared through the cache), hub ids or folders; [] for none.",
-          check=_reward_models),
-    Param("judge_settings", dict, {}, "Overrides of the reward-collapse chapter's training settings for trained "
-          "reward models (train_data, train_epochs, max_length, ...)."),
-    Param("model_dir", str, None, "Folder where trained reward models are kept (default: the rlshift cache).",
-          optional=True, check=lambda v: paths.check_folder_to_make(v, "model_dir")),
+    *common.reward_model_params(["trained:standard"], "Reward models of the machine pass: 'trained:<utility>' "
+                                "(the reward-collapse chapter's, shared through the cache), hub ids or folders; [] "
+                                "for none."),
     Param("annotators", int, 2, "Annotation sheets exported, one per annotator.", minimum=1, maximum=20),
     Param("annotation_dir", str, None, "Folder of the annotators' sheets (annotator-<k>.csv; default: in the "
           "rlshift cache, named by the split).", optional=True,
