@@ -51,10 +51,10 @@ class Corpus:
         return self.train.empty
 
     def version(self) -> str:
-        digest = hashlib.sha256()
-        for frame in (self.train, self.candidates):
-            digest.update(pd.util.hash_pandas_object(frame[["item_id", "prompt"]], index=False).to_numpy().tobytes())
-        return digest.hexdigest()[:16]
+        """The provenance each cached output and reward records: the sources' versions (the cache
+        key itself is the exact text, so runs of other sizes share what they have in common)."""
+        versions = [str(p.get("version") or p.get("sha256") or p.get("dataset")) for p in self.provenance]
+        return hashlib.sha256("|".join(versions).encode()).hexdigest()[:16]
 
 
 def _frame(ids, prompts_, texts, source, reference=None) -> pd.DataFrame:
