@@ -30,8 +30,9 @@ def test_words_sentences_tags_and_lemmas_are_counted_as_by_hand():
 def test_vader_bands_follow_its_neutral_threshold():
     scores = fp.vader_compound(["I love this, it is wonderful!", "This is a table.", "I hate this awful mess."])
     assert scores[0] > 0.5 and scores[1] == 0.0 and scores[2] < -0.5
-    assert fp.band(np.array([-0.9, -0.2, 0.0, 0.04, 0.2, 0.9]), fp.SENTIMENT_BINS, fp.SENTIMENT_LABELS) == [
-        "very negative", "negative", "neutral", "neutral", "positive", "very positive"]
+    assert fp.sentiment_band([-0.9, -0.2, -0.05, 0.0, 0.04, 0.05, 0.2, 0.9]) == [
+        "very negative", "negative", "negative", "neutral", "neutral", "positive", "positive", "very positive"]
+    assert fp.band(np.array([1, 5, 6, 41]), (0, 5, 10, np.inf)) == ["(0, 5]", "(0, 5]", "(5, 10]", "(10, inf]"]
 
 
 def test_js_distance_is_zero_for_one_distribution_and_one_for_disjoint_ones():

@@ -18,10 +18,8 @@ from rlshift import stats
 from rlshift.footprints.properties import Footprint
 
 # Every aspect is a count per text over units (a text's sentence-length bins, tags, lemmas, its
-# sentiment band or topic); the scalar columns are the per-text values behind some of them.
-CATEGORICAL = ("sentence_length", "pos", "pos_trigram", "lemma", "sentiment_vader", "sentiment_model", "topic")
-SCALAR = ("n_words", "sentence_length", "sentiment_vader", "sentiment_model")
-ASPECTS = CATEGORICAL
+# sentiment band or topic); the footprint's table holds the per-text values behind some of them.
+ASPECTS = ("sentence_length", "pos", "pos_trigram", "lemma", "sentiment_vader", "sentiment_model", "topic")
 OTHER = "<other>"
 
 

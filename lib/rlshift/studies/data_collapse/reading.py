@@ -39,7 +39,7 @@ def read(texts: pd.DataFrame, reader: Reader, ids_column: str = "item_id", embed
     foot = fp.footprint(texts["text"].tolist(), ids=texts[ids_column].tolist())
     embeddings = fp.embed(texts["text"].tolist()) if embeddings is None else embeddings
     sentiment = reader.sentiment.score(embeddings)
-    foot = foot.with_labels("sentiment_model", fp.band(sentiment, fp.SENTIMENT_BINS, fp.SENTIMENT_LABELS),
+    foot = foot.with_labels("sentiment_model", fp.sentiment_band(sentiment),
                             "sentiment_model", sentiment)
     topics = reader.topics.assign(texts["text"].tolist(), embeddings)
     return foot.with_labels("topic", topics, "topic"), embeddings
