@@ -1,5 +1,6 @@
 """The engine against a direct, unbatched computation, across batch sizes, and its cache."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -157,6 +158,26 @@ def test_packed_options_equal_full_recomputation(which, attention, request, monk
     assert frames[0]["n_tokens"].tolist() == frames[1]["n_tokens"].tolist()
 
 
+def test_options_sharing_an_opening_run_it_once(tiny_llama, monkeypatch):
+    """Options that open alike ("The next ball will ...") share those positions in the packed
+    row (a prefix tree), with the values of each (context + option) run alone."""
+    options = tuple(f" The next ball will {w} be red." for w in ("certainly not", "probably not", "possibly", "certainly"))
+    req = Request("menu", "An urn holds ten balls. You drew three red ones. You say:", options)
+    widths = []
+    original = tiny_llama.model.forward
+    monkeypatch.setattr(tiny_llama.model, "forward", lambda *a, **k: "input_ids" in k and widths.append(k["input_ids"].shape[1])
+                        or original(*a, **k))
+    got = Scorer(tiny_llama, batch_size=2, progress=False).continuation_logprobs(
+        [req], chat=False, template="t", data_version="d")
+    tok = tiny_llama.tokenizer
+    context = tok(req.context)["input_ids"]
+    tails = [tok(req.context + o)["input_ids"][len(context):] for o in options]
+    distinct = len({tuple(t[:k]) for t in tails for k in range(1, len(t))})  # option positions, shared ones once
+    assert widths == [len(context) + distinct] and distinct < sum(len(t) - 1 for t in tails) - 6
+    for j, option in enumerate(options):
+        assert got["logprob"][j] == pytest.approx(direct_continuation(tiny_llama, req.context, option), abs=1e-4)
+
+
 def test_auto_batch_size_shrinks_until_a_batch_fits(tiny_llama, monkeypatch):
     """On CUDA 'auto' probes with the longest sequence, shrinking on out-of-memory errors (here a
     stand-in model that 'runs out of memory' above 24 rows); on CPU, per run, rows for about
@@ -228,9 +249,40 @@ def test_shared_few_shot_prefix_is_encoded_once_and_scores_alike(which, request)
     np.testing.assert_allclose(shared[shared["item_id"] == "q1"]["logprob"], direct, atol=1e-4)
 
 
+@pytest.mark.parametrize("which,attention", [("tiny_llama", "sdpa"), ("tiny_llama", "eager"), ("gemma", "sdpa")])
+def test_choice_contexts_sharing_a_stem_run_it_once(which, attention, request, monkeypatch):
+    """A question under cyclic option orders: the orders share the question's tokens, which run
+    once in the batch's prefix tree; every option's log-probability and the top token equal the
+    contexts run one by one."""
+    loaded = request.getfixturevalue(which)
+    stem = "Question: Which gas do plants absorb from the air during photosynthesis?\n"
+    answers = ["oxygen", "carbon dioxide", "nitrogen", "helium"]
+    reqs = [Request(f"o{k}", stem + "".join(f"{letter}. {answers[(j + k) % 4]}\n" for j, letter in enumerate("ABCD"))
+                    + "Answer:", (" A", " B", " C", " D")) for k in range(4)]
+    positions = []
+    original = loaded.model.forward
+    monkeypatch.setattr(loaded.model, "forward", lambda *a, **k: "input_ids" in k and positions.append(
+        k["input_ids"].numel()) or original(*a, **k))
+    loaded.model.set_attn_implementation(attention)
+    try:
+        packed = Scorer(loaded, batch_size=4, progress=False).choice_logprobs(reqs, chat=False, template="t",
+                                                                            data_version="d")
+        assert len(positions) == 1
+        alone = [Scorer(loaded, batch_size=1, progress=False, prefix_sharing=False).choice_logprobs(
+            [r], chat=False, template="t", data_version="d") for r in reqs]
+    finally:
+        loaded.model.set_attn_implementation("sdpa")
+    lengths = [len(loaded.tokenizer(r.context)["input_ids"]) for r in reqs]
+    assert positions[0] < sum(lengths) - 3 * 10  # the stem (over 10 tokens) ran once, not four times
+    alone = pd.concat(alone, ignore_index=True)
+    np.testing.assert_allclose(packed["logprob"], alone["logprob"], atol=1e-4)
+    assert packed["top_token"].tolist() == alone["top_token"].tolist()
+
+
 def test_a_batch_never_mixes_two_shared_prefixes(tiny_llama):
     """Requests sharing a long prefix are batched within their group only (a batch across two groups
-    would share nothing and run every row whole); the rest are batched together, longest first."""
+    would share nothing and run every row whole); the rest are batched together, longest first
+    (a batch whose contexts share a shorter opening then runs as one prefix tree)."""
     scorer = Scorer(tiny_llama, batch_size=2, progress=False)
     a, b = list(range(100)), [7] * 100
     contexts = {0: a + [1], 1: a + [2, 2], 2: a + [3], 3: b + [1], 4: b + [2], 5: b + [3], 6: [5, 5], 7: [5, 5, 5]}
@@ -271,6 +323,55 @@ def test_sequence_logprobs_match_an_unbatched_forward_and_map_tokens_to_text(whi
     finally:
         del loaded.model.forward
     assert again["logprob"].tolist() == table["logprob"].tolist()
+
+
+def test_prefix_tree_runs_each_shared_prefix_once():
+    from rlshift.engine import batching
+
+    ids, depths, parents, node_of = batching.prefix_tree([[1, 2, 3], [1, 2, 4, 5], [1, 6], [7]])
+    assert ids == [1, 2, 3, 4, 5, 6, 7] and depths == [0, 1, 2, 2, 3, 1, 0]
+    assert parents == [-1, 0, 1, 1, 3, 0, -1]
+    assert node_of == [[0, 1, 2], [0, 1, 3, 4], [0, 5], [6]]
+    mask = batching.tree_mask(parents)
+    assert mask[4].nonzero().flatten().tolist() == [0, 1, 3, 4]  # itself and its ancestors, not its cousin 2
+    assert mask[6].nonzero().flatten().tolist() == [6]
+    assert batching.tree_chunks([[1, 2, 3], [1, 2, 4], [1, 2, 4, 5], [9, 9]], most_nodes=5) == [[0, 1, 2], [3]]
+    assert batching.tree_chunks([[1, 2, 3, 4, 5]], most_nodes=2) == [[0]]  # a sequence alone may exceed it
+
+
+@pytest.mark.parametrize("which,attention", [("tiny_llama", "sdpa"), ("tiny_llama", "eager"), ("gemma", "sdpa")])
+def test_sequences_packed_as_a_prefix_tree_equal_each_run_alone(which, attention, request, monkeypatch):
+    """Minimal pairs share their words up to the point they differ: packed as one prefix tree
+    per batch, every token's log-probability and greedy flag equal the unpacked batches', and
+    fewer positions run. A text reaching past Gemma 3's sliding window is not packed."""
+    loaded = request.getfixturevalue(which)
+    texts = [Text(f"s{i}", t) for i, t in enumerate(SENTENCES + [
+        "The cats that the dog chases run.", "The cats that the dog chases runs.", "No author has ever written a book."])]
+    positions = []
+    original = loaded.model.forward
+    monkeypatch.setattr(loaded.model, "forward", lambda *a, **k: positions.append(
+        k["input_ids"].shape[0] * k["input_ids"].shape[1]) or original(*a, **k))
+    loaded.model.set_attn_implementation(attention)
+    try:
+        frames, runs = [], []
+        for flag in (True, False):
+            positions.clear()
+            frames.append(Scorer(loaded, batch_size=4, progress=False, prefix_sharing=flag).sequence_logprobs(
+                texts, chat=False, template="t", data_version="d"))
+            runs.append(sum(positions))
+    finally:
+        loaded.model.set_attn_implementation("sdpa")
+    packed, alone = frames
+    for a, b in zip(packed.itertuples(), alone.itertuples()):
+        np.testing.assert_allclose(a.token_logprobs, b.token_logprobs, atol=1e-4)
+        assert a.token_greedy == b.token_greedy and a.n_tokens == b.n_tokens and a.offsets == b.offsets
+    assert runs[0] < sum(packed["n_tokens"]) <= runs[1]  # shared prefixes ran once; padding ran unpacked
+    if which == "gemma":
+        long = [Text("long", "The river kept rising through the night. " * 80)]
+        calls = []
+        monkeypatch.setattr("rlshift.engine.packed.score_sequences", lambda *a: calls.append(1) or iter(()))
+        Scorer(loaded, batch_size=2, progress=False).sequence_logprobs(long, chat=False, template="t", data_version="d")
+        assert calls == []
 
 
 @pytest.mark.parametrize("which", ["tiny_llama", "gemma"])

@@ -5,23 +5,24 @@
 - `continuations`: log-likelihoods of multi-token continuations after a context, the
   context/continuation token boundary handled as lm-evaluation-harness does;
 - `sequences`: a whole text's log-likelihood with the value of every token (minimal pairs,
-  surprisal by region), each token scored after the tokenizer's prefix token (BOS, else EOS).
+  surprisal by region), each token scored after the tokenizer's prefix token (BOS, else EOS);
+  a batch's texts run as one prefix tree, so shared prefixes are computed once.
 Only the logits that are needed are computed (`logits_to_keep`). Next-token scoring runs
 right-padded without an attention mask (causal attention keeps padding out of every real
 token's view, and the kernels take their fast causal path); the options of a shared context are
-packed into one row after it, under a 4D mask; other sequences are left-padded, with position
+packed into one row as a prefix tree under a 4D mask (`packed`); other sequences are left-padded, with position
 ids taken from the attention mask, so their last positions line up. Batches run longest first;
 results do not depend on the batch size beyond float noise. Each verb returns a `Call`, which
 `rlshift.engine.caching.run` computes where the cache lacks it.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import pandas as pd
 
 import rlshift.engine.batching as batching
+import rlshift.engine.packed as packed
 from rlshift.engine.batching import left_padded
 from rlshift.engine.caching import Call, option_rows, per_option_lists
 from rlshift.errors import InputError
@@ -127,6 +128,9 @@ class LM:
 
         n = min(batching.common_prefix_length(seqs), min(len(s) for s in seqs) - 1)
         if not self.prefix_sharing or n < batching.MIN_SHARED_PREFIX:
+            if packed.packable(self, max(len(s) for s in seqs) - 1) \
+                    and batching.tree_saving(seqs) >= batching.MIN_TREE_SAVING:
+                return packed.last_logprobs(self, seqs)
             return self._forward_last(seqs)
         prefix = tuple(seqs[0][:n])
         if self._prefix is None or self._prefix[0] != prefix:
@@ -276,6 +280,15 @@ class LM:
         lengths = {i: len(ids) - 1 for i, (ids, _) in enumerate(prepared)}
 
         def compute(todo):
+            longest = max(lengths[i] for i in todo)
+            if packed.packable(self, longest):
+                self.rows = self.resolve_batch_size([self.pad_id] * longest, keep=longest)
+                most = min(self.rows * longest, batching.MAX_TREE_NODES,
+                           max(1, self.logits_budget // (4 * self.vocab_size)))
+                chunks = packed.tree_batches([prepared[i][0][:-1] for i in todo], most)
+                if chunks:
+                    yield from packed.score_sequences(self, todo, prepared, chunks)
+                    return
             for batch in self.batches(todo, lengths, f"sequence {self.loaded.info['spec']}",
                                       keep=max(lengths.values())):
                 out = []
@@ -305,15 +318,9 @@ class LM:
 
     # ------------------------------------------------------------------ continuation internals
     def _packable(self, splits) -> bool:
-        """Whether a request's options can share one row after their context: they have one
-        context, the attention implementation takes a custom mask, and no position falls out of
-        a sliding attention window (the custom mask replaces the model's own windowed mask)."""
-        if not self.prefix_sharing or len({tuple(h) for h, _ in splits}) != 1:
-            return False
-        config = self.model.config
-        window = getattr(config, "sliding_window", None) or math.inf
-        last_position = len(splits[0][0]) + max(len(t) for _, t in splits) - 2
-        return config._attn_implementation in ("sdpa", "eager") and last_position < window
+        """Whether a request's options can share one row after their context."""
+        return len({tuple(h) for h, _ in splits}) == 1 and packed.packable(
+            self, len(splits[0][0]) + max(len(t) for _, t in splits) - 2)
 
     def _continuations_full(self, batch, out) -> None:
         """One sequence per (request, option): input = (context + continuation)[:-1]. `batch`:
@@ -330,48 +337,7 @@ class LM:
                                   self.forward(seqs, keep=keep), where)
 
     def _continuations_packed(self, batch, out) -> None:
-        """Score all options of a context in one row: the context once, then every option's
-        tokens after it, each option seeing the context and itself only (a 4D attention mask),
-        with position ids continuing from the context for each option.
-
-        Rows are left-padded, so the logits needed (the context's last token, which scores every
-        option's first token, and each option token, which scores the next) are the trailing
-        columns of every row: only those are computed.
-        """
-        import torch
-
-        rows = []  # per row: token ids, position ids, segment ids (0 context, j + 1 option j)
-        for _, splits in batch:
-            context = splits[0][0]
-            ids, pos, seg = list(context), list(range(len(context))), [0] * len(context)
-            for j, (_, tail) in enumerate(splits):
-                ids += tail[:-1]
-                pos += range(len(context), len(context) + len(tail) - 1)
-                seg += [j + 1] * (len(tail) - 1)
-            rows.append((ids, pos, seg))
-        ids, pos, seg = (left_padded(column, fill) for column, fill in
-                         zip(zip(*rows), (self.pad_id, 0, -1)))  # segment -1: padding
-        width = ids.shape[1]
-        allowed = ((seg[:, None, :] >= 0) & (pos[:, None, :] <= pos[:, :, None])
-                   & ((seg[:, None, :] == 0) | (seg[:, None, :] == seg[:, :, None])))
-        allowed |= torch.eye(width, dtype=torch.bool)[None]  # padding attends to itself, never NaN
-        mask = allowed  # sdpa takes a boolean mask; eager attention adds the mask to its scores
-        if self.model.config._attn_implementation == "eager":
-            mask = torch.zeros(allowed.shape, dtype=self.model.dtype).masked_fill_(
-                ~allowed, torch.finfo(self.model.dtype).min)
-        needed = [len(row_ids) - len(splits[0][0]) + 1 for (row_ids, _, _), (_, splits) in zip(rows, batch)]
-        keep = max(needed)
-        with torch.inference_mode():
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask[:, None].to(self.device),
-                                position_ids=pos.to(self.device), logits_to_keep=keep, use_cache=False).logits
-        where, owners = [], []  # (row, kept column, target) for every option token; (row, option, tokens)
-        for r, (_, splits) in enumerate(batch):
-            last_context = column = keep - needed[r]
-            for j, (_, tail) in enumerate(splits):
-                where += zip([r] * len(tail), [last_context] + list(range(column + 1, column + len(tail))), tail)
-                owners.append((r, j, len(tail)))
-                column += len(tail) - 1
-        batching.fill_options(out, owners, logits, where)
+        packed.score_continuations(self, batch, out)
 
 
 def _context_key(chat: bool):
