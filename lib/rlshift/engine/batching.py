@@ -180,6 +180,17 @@ def target_logprobs(logits, where, chunk: int = 64):
     return logp.cpu(), greedy.cpu()
 
 
+def sequence_values(logp, greedy, counts: Sequence[int]) -> list[dict]:
+    """Each sequence's summed log-probability, token count and per-token values, for `counts`
+    consecutive entries each of the flat `logp` and `greedy` (`target_logprobs`)."""
+    out, at = [], 0
+    for n in counts:
+        out.append({"logprob": float(logp[at:at + n].sum()), "n_tokens": n,
+                    "token_logprobs": logp[at:at + n].tolist(), "token_greedy": greedy[at:at + n].tolist()})
+        at += n
+    return out
+
+
 def fill_options(out, owners, logits, where) -> None:
     """Each option's summed log-probability and greedy flag into `out`: option (b, j) with n
     tokens owns the next n entries of `where` (see `target_logprobs`)."""

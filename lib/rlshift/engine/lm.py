@@ -300,13 +300,8 @@ class LM:
                     where = [(row, keep - len(s) + k, prepared[i][0][k + 1])
                              for row, (i, s) in enumerate(zip(rows, seqs)) for k in range(len(s))]
                     logp, greedy = batching.target_logprobs(self.forward(seqs, keep=keep), where)
-                    at = 0
-                    for i, s in zip(rows, seqs):
-                        n = len(s)
-                        out.append((i, {"logprob": float(logp[at:at + n].sum()), "n_tokens": n,
-                                        "token_logprobs": logp[at:at + n].tolist(),
-                                        "token_greedy": greedy[at:at + n].tolist(), "offsets": prepared[i][1]}))
-                        at += n
+                    values = batching.sequence_values(logp, greedy, [len(s) for s in seqs])
+                    out += [(i, dict(v, offsets=prepared[i][1])) for i, v in zip(rows, values)]
                 yield out
 
         def valid(value, text) -> bool:

@@ -83,14 +83,8 @@ def score_sequences(lm, todo, prepared, chunks):
                               logits_to_keep=0, use_cache=False).logits
         where = [(0, node, s[k + 1]) for path, s in zip(node_of, seqs) for k, node in enumerate(path)]
         logp, greedy = batching.target_logprobs(logits, where)
-        out, at = [], 0
-        for i, path in zip(rows, node_of):
-            n = len(path)
-            out.append((i, {"logprob": float(logp[at:at + n].sum()), "n_tokens": n,
-                            "token_logprobs": logp[at:at + n].tolist(),
-                            "token_greedy": greedy[at:at + n].tolist(), "offsets": prepared[i][1]}))
-            at += n
-        yield out
+        values = batching.sequence_values(logp, greedy, [len(path) for path in node_of])
+        yield [(i, dict(v, offsets=prepared[i][1])) for i, v in zip(rows, values)]
 
 
 def score_continuations(lm, batch, out) -> None:
