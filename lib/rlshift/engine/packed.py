@@ -53,13 +53,21 @@ def last_logprobs(lm, seqs):
     ids, depths, parents, node_of = batching.prefix_tree(seqs)
     last = torch.tensor([path[-1] for path in node_of])
     keep = torch.unique(last)  # sorted
-    with torch.inference_mode():
-        out = lm.model(input_ids=torch.tensor([ids], device=lm.device),
-                       attention_mask=attention_mask(lm.model, batching.tree_mask(parents)[None]).to(lm.device),
-                       position_ids=torch.tensor([depths], device=lm.device),
-                       logits_to_keep=keep.to(lm.device), use_cache=False)
+    logits = forward_tree(lm, ids, depths, parents, keep.to(lm.device))
     column = torch.searchsorted(keep, last).to(lm.device)
-    return torch.log_softmax(out.logits[0, column].float(), dim=-1)
+    return torch.log_softmax(logits[0, column].float(), dim=-1)
+
+
+def forward_tree(lm, ids, depths, parents, keep):
+    """Logits of one prefix tree run as one row (`batching.prefix_tree`'s nodes): at the node
+    indices in `keep` (a sorted tensor), or at every node with keep = 0."""
+    import torch
+
+    with torch.inference_mode():
+        return lm.model(input_ids=torch.tensor([ids], device=lm.device),
+                        attention_mask=attention_mask(lm.model, batching.tree_mask(parents)[None]).to(lm.device),
+                        position_ids=torch.tensor([depths], device=lm.device),
+                        logits_to_keep=keep, use_cache=False).logits
 
 
 def score_sequences(lm, todo, prepared, chunks):
@@ -69,18 +77,13 @@ def score_sequences(lm, todo, prepared, chunks):
     the prefix token of all) is run and unembedded once: a third of BLiMP's positions. `chunks`:
     positions in `todo` per tree (`tree_batches`); `prepared[i]`: (prefix token + the text's
     tokens, offsets); yields the `sequences` verb's values."""
-    import torch
     from tqdm.auto import tqdm
 
     for chunk in tqdm(chunks, desc=f"sequence {lm.loaded.info['spec']}", disable=not lm.progress, unit="batch"):
         rows = [todo[c] for c in chunk]
         seqs = [prepared[i][0] for i in rows]
         ids, depths, parents, node_of = batching.prefix_tree([s[:-1] for s in seqs])
-        with torch.inference_mode():
-            logits = lm.model(input_ids=torch.tensor([ids], device=lm.device),
-                              attention_mask=attention_mask(lm.model, batching.tree_mask(parents)[None]).to(lm.device),
-                              position_ids=torch.tensor([depths], device=lm.device),
-                              logits_to_keep=0, use_cache=False).logits
+        logits = forward_tree(lm, ids, depths, parents, keep=0)
         where = [(0, node, s[k + 1]) for path, s in zip(node_of, seqs) for k, node in enumerate(path)]
         logp, greedy = batching.target_logprobs(logits, where)
         values = batching.sequence_values(logp, greedy, [len(path) for path in node_of])
