@@ -8,7 +8,8 @@ converted, reward models trained and every score computed afresh, as for a new u
 the chapters in the book's order, so what one chapter computes for another is reused as in
 `make book`. Each chapter runs in its own process, so its peak RSS (the kernel's) is its own.
 Seconds per engine verb, training run and model load come from RLSHIFT_TIMINGS
-(`rlshift.timings`). Then the same chapters run again on the filled cache (the warm rebuild),
+(`rlshift.timings`); each chapter's headline effects are printed with their intervals'
+half-widths, what the profile's sizes reach. Then the same chapters run again on the filled cache (the warm rebuild),
 the book is built from the executed copies, and generation's tokens/s batched vs one prompt at
 a time is measured on the same prompts (bench/generation_throughput.py). `--write-timings`
 stores each chapter's per-cell seconds in book/timings.json, from which `rlshift book`
@@ -88,6 +89,22 @@ def write_timings(rows: list[dict], profile: str) -> None:
     print(f"wrote {progress.TIMINGS}")
 
 
+def headline_widths(rows: list[dict]) -> "pd.DataFrame":
+    """Each chapter's recorded headline effects with their 95% intervals' half-widths: what a
+    profile's sizes buy (issue 23: a profile is sized by the statistics it reaches)."""
+    import pandas as pd
+
+    from rlshift import results
+
+    frames = []
+    for r in rows:
+        table = results.read(results.folder_for(r["executed"])).get("headline")
+        if table is not None and len(table):
+            frames.append(table.assign(chapter=r["chapter"], half_width=(table["ci_high"] - table["ci_low"]) / 2))
+    cols = ["chapter", "measure", "where", "contrast", "format", "estimate", "half_width", "p_holm", "n", "unit"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
 def main() -> None:
     import pandas as pd
 
@@ -125,6 +142,11 @@ def main() -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 2):
         print(pd.concat([frame, totals], ignore_index=True).fillna("").to_string(index=False))
     print(f"work folder: {work}  ({os.cpu_count()} cores, profile {args.profile})")
+    widths = headline_widths([r for r in rows if r["run"] == "cold" and "executed" in r])
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_rows", 500,
+                           "display.precision", 3, "display.max_colwidth", 40):
+        print("headline effects and their 95% intervals' half-widths (cold run):")
+        print(widths.to_string(index=False))
     if args.write_timings:
         write_timings([r for r in rows if r["run"] == "cold" and "executed" in r], args.profile)
     if not args.no_generation:

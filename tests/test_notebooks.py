@@ -39,3 +39,15 @@ def test_every_code_cell_is_valid_python(study):
     for cell in nb.cells:
         if cell.cell_type == "code":
             ast.parse(cell.source, filename=f"{study}.ipynb:{cell.get('id')}")
+
+
+@pytest.mark.parametrize("study", list(STUDIES))
+def test_every_profile_of_the_book_validates(study):
+    """`rlshift book --profile X` takes any profile of book/studies.yaml: a bad name or value in one
+    the tests do not run (the full profile) would otherwise fail only hours into that run."""
+    entry = STUDIES[study]
+    assert {"book", "full", "quick"} <= set(entry), f"{study}: profiles {sorted(entry)}"
+    schema = cli.schema_for(paths.REPO_ROOT / entry["notebook"])
+    for profile, values in entry.items():
+        if profile != "notebook":
+            schema.validate(values or {})
