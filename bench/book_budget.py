@@ -46,7 +46,9 @@ def run_chapter(name: str, entry: dict, profile: str, work: Path, env: dict, lab
     notebook = ROOT / entry["notebook"]
     out = work / label / "book" / "executed" / notebook.name
     log = work / f"{label}-{name}.jsonl"
-    params = entry.get(profile) or {}
+    params = dict(entry.get(profile) or {})
+    if notebook.stem == "summary":  # it reads the chapters this run executed, as `rlshift book`'s does
+        params.setdefault("results_root", str(out.parent))
     proc = subprocess.run([sys.executable, "-c", RUN_ONE, str(notebook), str(out), json.dumps(params), profile],
                           env=env | {"RLSHIFT_TIMINGS": str(log)}, capture_output=True, text=True)
     if proc.returncode:

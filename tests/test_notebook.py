@@ -21,6 +21,7 @@ def test_every_study_runs_and_the_book_builds(quick_book, quick_site):
     text = notebook_text(nb)
     assert "**H1 (the tuned model is worse calibrated" in text and "**H1b" in text
     assert "Main run: {'base': 'fp32', 'tuned': 'fp32'}; compared here: bf16" in text
+    assert len(nb.metadata["rlshift"]["fingerprint"]) == 64  # stamped when finished (tests/test_book_rebuild.py)
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 5
     for entry in cli.studies().values():

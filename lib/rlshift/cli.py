@@ -1,6 +1,6 @@
 """`rlshift`: run studies (papermill) and build the book.
 
-    rlshift book [--studies calibration] [--profile book|quick] [--no-build]
+    rlshift book [--studies calibration] [--profile book|full|quick] [--force] [--no-build]
     rlshift run notebooks/calibration.ipynb -p model_pair llama-2-7b -p n_items 500 [-o out.ipynb]
     rlshift models | rlshift data | rlshift verify
     rlshift compare OLD_DIR NEW_DIR      # executed notebooks: do their text outputs agree?
@@ -8,7 +8,8 @@
     rlshift sweep GRID.yaml [--dir SWEEP] [--dry-run] [--wait]   # a grid of runs, locally or on SLURM
     rlshift collect SWEEP                # the sweep's runs and recorded tables as Parquet
 
-Parameters are checked against the study's declared schema before a kernel starts.
+Parameters are checked against the study's declared schema before a kernel starts; `rlshift
+book` skips a chapter whose executed copy was computed from the same inputs (`runs.fingerprint`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from rlshift import paths
+from rlshift import paths, runs
 from rlshift.errors import InputError, unknown
 from rlshift.runs import EXECUTED, STUDIES_FILE, check_output, execute, schema_for, studies  # noqa: F401 (the CLI's API)
 
@@ -128,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     book = sub.add_parser("book", help="execute every study with the book's parameters, then build the HTML book")
     book.add_argument("--studies", nargs="*", help="only these studies (default: all)")
-    book.add_argument("--profile", default="book", help="parameter profile in book/studies.yaml (book, quick)")
+    book.add_argument("--force", action="store_true",
+                      help="re-execute every chapter (default: only those whose code, data or parameters changed)")
+    book.add_argument("--profile", default="book",
+                      help="parameter profile in book/studies.yaml (book: the main job; full: larger sizes; "
+                           "quick: the tests)")
     book.add_argument("--no-build", action="store_true", help="execute the notebooks only")
     book.add_argument("--quiet", action="store_true", help="one line per chapter (no steps, no progress bars): for CI logs")
     run = sub.add_parser("run", help="execute one study notebook with parameters")
@@ -170,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
                 if profile is None:
                     raise InputError(f"study {name!r} has no profile {args.profile!r} in {STUDIES_FILE}.")
                 notebook = paths.REPO_ROOT / table[name]["notebook"]
+                if not args.force and runs.up_to_date(EXECUTED / notebook.name,
+                                                      runs.fingerprint(notebook, profile or {}, args.profile)):
+                    print(f"{name}: up to date ({EXECUTED / notebook.name}; --force re-executes)")
+                    continue
                 took = execute(notebook, EXECUTED / notebook.name, profile or {}, quiet=args.quiet,
                                profile=args.profile)
                 print(f"executed {name} in {took:.0f} s -> {EXECUTED / notebook.name}")

@@ -1,9 +1,16 @@
 """Running one study notebook: its parameters checked against the study's schema before a
 kernel starts, then papermill, with the run's result tables recorded beside the executed
-notebook (`rlshift.results`). `rlshift run`, `rlshift book` and sweeps all run through here."""
+notebook (`rlshift.results`). `rlshift run`, `rlshift book` and sweeps all run through here.
+
+Each executed notebook carries the fingerprint of what it was computed from (`fingerprint`), so
+`rlshift book` re-executes only the chapters whose inputs changed, as Jupyter Book's own
+execution cache does; a chapter's outputs are a function of these inputs (test_reproducible)."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
+import importlib.metadata
 import json
 import os
 import sys
@@ -17,6 +24,46 @@ from rlshift.errors import InputError
 
 STUDIES_FILE = paths.REPO_ROOT / "book" / "studies.yaml"
 EXECUTED = paths.REPO_ROOT / "book" / "executed"
+
+
+# What every chapter's outputs depend on besides its own parameters: the library, every notebook
+# (the summary and sweep pages run others), the profiles and grids, the shipped data and adapters.
+FINGERPRINT_INPUTS = ("lib/rlshift/**/*.py", "notebooks/*.ipynb", "book/studies.yaml", "book/sweeps/*.yaml",
+                      "data/**/*", "requirements.txt", "pyproject.toml")
+FINGERPRINT_PACKAGES = ("torch", "transformers", "peft", "trl", "numpy", "pandas", "scipy", "scikit-learn",
+                        "statsmodels", "spacy", "bertopic", "papermill", "matplotlib", "seaborn")
+
+
+@functools.lru_cache(maxsize=1)
+def _inputs_digest() -> str:
+    h = hashlib.sha256()
+    files = sorted({f for pattern in FINGERPRINT_INPUTS for f in paths.REPO_ROOT.glob(pattern) if f.is_file()})
+    for f in files:
+        h.update(str(f.relative_to(paths.REPO_ROOT)).encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    for name in FINGERPRINT_PACKAGES:
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = "-"
+        h.update(f"{name}=={version}\0".encode())
+    return h.hexdigest()
+
+
+def fingerprint(notebook: Path, parameters: dict, profile: str | None = None) -> str:
+    """The sha256 of a run's inputs: the repo's code, notebooks, profiles and data, the key
+    packages' versions, the data mirror, and this run's notebook, parameters and profile."""
+    run = {"notebook": Path(notebook).name, "parameters": parameters, "profile": profile,
+           "data_mirror": os.environ.get("RLSHIFT_DATA_MIRROR")}
+    return hashlib.sha256((_inputs_digest() + json.dumps(run, sort_keys=True, default=str)).encode()).hexdigest()
+
+
+def up_to_date(output: Path, fingerprint_: str) -> bool:
+    """Whether `output` is an executed notebook that finished a run with these inputs."""
+    try:
+        meta = json.loads(Path(output).read_text())["metadata"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return meta.get("rlshift", {}).get("fingerprint") == fingerprint_
 
 
 def studies() -> dict[str, dict]:
@@ -50,6 +97,7 @@ def execute(notebook: Path, output: Path, parameters: dict, *, quiet: bool = Fal
     schema_for(notebook).validate(parameters)  # defaults filled in, so checks across parameters run too
     output = check_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    inputs = fingerprint(notebook, parameters, profile)  # before the run: what it starts from
     reporter = None
     if not quiet:
         nb = nbformat.read(notebook, as_version=4)
@@ -72,6 +120,9 @@ def execute(notebook: Path, output: Path, parameters: dict, *, quiet: bool = Fal
             os.environ.pop(results.ENV, None)
         else:
             os.environ[results.ENV] = before
+    done = nbformat.read(output, as_version=4)  # finished: stamp what it was computed from
+    done.metadata["rlshift"] = {"fingerprint": inputs}
+    nbformat.write(done, output)
     return time.time() - start
 
 

@@ -22,7 +22,8 @@ PARAMS = Schema(
     Param("run_missing", bool, True, "Execute first the chapters that have not recorded their headline in "
           "results_root (a fresh clone, a Colab runtime: hours on a CPU) with `profile`'s parameters; false: the "
           "page shows the chapters that have."),
-    Param("profile", str, "book", "The book/studies.yaml profile those chapters run with.", choices=("book", "quick")),
+    Param("profile", str, "book", "The book/studies.yaml profile those chapters run with.",
+          choices=("book", "full", "quick")),
     Param("alpha", float, 0.05, "An effect is distinguishable from zero when its 95% interval excludes 0 and its "
           "Holm-adjusted p-value (within its chapter) is below alpha.", minimum=0.001, maximum=0.5),
     common.cache_dir(),
