@@ -1,19 +1,21 @@
 """The main job's time and memory budget: every chapter's book profile from an empty cache (prints a table).
 
     python bench/book_budget.py [--studies tuned_pair calibration] [--profile book] [--no-warm]
-                                [--write-timings] [--keep DIR]
+                                [--rerun] [--write-timings] [--keep DIR]
 
 A temporary RLSHIFT_CACHE_DIR (the downloaded wheels linked in, nothing else: models are
 converted, reward models trained and every score computed afresh, as for a new user) serves
 the chapters in the book's order, so what one chapter computes for another is reused as in
-`make book`. Each chapter runs in its own process, so its peak RSS (the kernel's) is its own.
-Seconds per engine verb, training run and model load come from RLSHIFT_TIMINGS
-(`rlshift.timings`); each chapter's headline effects are printed with their intervals'
-half-widths, what the profile's sizes reach. Then the same chapters run again on the filled cache (the warm rebuild),
-the book is built from the executed copies, and generation's tokens/s batched vs one prompt at
-a time is measured on the same prompts (bench/generation_throughput.py). `--write-timings`
-stores each chapter's per-cell seconds in book/timings.json, from which `rlshift book`
-estimates the time left on a fresh clone. This is a benchmark, not a test: read its figures.
+`make book`; each chapter runs in its own process, so its peak RSS (the kernel's) is its own,
+and the book is built from the executed copies. Seconds per engine verb, training run and model
+load come from RLSHIFT_TIMINGS (`rlshift.timings`); each chapter's headline effects are printed
+with their intervals' half-widths, what the profile's sizes reach. The warm rebuild is a second
+`rlshift book` over the same folder: only chapters whose inputs changed run again
+(`runs.fingerprint`), then the book is built again; `--rerun` also re-executes every chapter on
+the filled cache. Then generation's tokens/s batched vs one prompt at a time is measured on the
+same prompts (bench/generation_throughput.py). `--write-timings` stores each chapter's per-cell
+seconds in book/timings.json, from which `rlshift book` estimates the time left on a fresh
+clone. This is a benchmark, not a test: read its figures.
 """
 from __future__ import annotations
 
@@ -43,12 +45,23 @@ VERB_GROUPS = {"choice": "score", "continuation": "score", "sequence": "score", 
 
 
 def run_chapter(name: str, entry: dict, profile: str, work: Path, env: dict, label: str) -> dict:
+    """One chapter's run. `warm` is a second `rlshift book` over the cold run's folder: a chapter
+    whose executed copy carries its inputs' fingerprint is not run again; `rerun` re-executes
+    every chapter on the filled cache into a folder of its own."""
+    from rlshift import runs
+
     notebook = ROOT / entry["notebook"]
-    out = work / label / "book" / "executed" / notebook.name
+    out = work / ("cold" if label == "warm" else label) / "book" / "executed" / notebook.name
     log = work / f"{label}-{name}.jsonl"
+    log.unlink(missing_ok=True)  # RLSHIFT_TIMINGS appends: an earlier run's seconds are not this run's
     params = dict(entry.get(profile) or {})
     if notebook.stem == "summary":  # it reads the chapters this run executed, as `rlshift book`'s does
         params.setdefault("results_root", str(out.parent))
+    if label == "warm":
+        start = time.time()
+        if runs.up_to_date(out, runs.fingerprint(notebook, params, profile)):
+            return {"chapter": name, "run": label, "minutes": (time.time() - start) / 60, "peak_rss_gb": 0.0,
+                    "executed": out}
     proc = subprocess.run([sys.executable, "-c", RUN_ONE, str(notebook), str(out), json.dumps(params), profile],
                           env=env | {"RLSHIFT_TIMINGS": str(log)}, capture_output=True, text=True)
     if proc.returncode:
@@ -115,7 +128,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", nargs="*", help="default: every chapter in book/studies.yaml")
     parser.add_argument("--profile", default="book")
-    parser.add_argument("--no-warm", action="store_true", help="skip the warm rebuild")
+    parser.add_argument("--no-warm", action="store_true", help="skip the warm rebuild (a second `rlshift book`)")
+    parser.add_argument("--rerun", action="store_true",
+                        help="also re-execute every chapter on the filled cache (what a changed library costs)")
     parser.add_argument("--no-generation", action="store_true", help="skip the generation tokens/s measurement")
     parser.add_argument("--write-timings", action="store_true", help="store per-cell seconds in book/timings.json")
     parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of a temporary one")
@@ -130,19 +145,20 @@ def main() -> None:
         (cache / "wheels").symlink_to(wheels)
     env = dict(os.environ, RLSHIFT_CACHE_DIR=str(cache))
     rows = []
-    for label in ("cold",) + (() if args.no_warm else ("warm",)):
+    for label in ("cold",) + (() if args.no_warm else ("warm",)) + (("rerun",) if args.rerun else ()):
         for name in chosen:
             rows.append(run_chapter(name, table[name], args.profile, work, env, label))
             r = rows[-1]
             print(f"{label} {name}: {r['minutes']:.1f} min, peak {r['peak_rss_gb']:.1f} GB", flush=True)
         if set(chosen) == set(table):  # the book's toc names every chapter: a subset does not build
-            rows.append({"chapter": "(book build)", "run": label, "minutes": build(work, label) / 60})
+            rows.append({"chapter": "(book build)", "run": label,
+                         "minutes": build(work, "cold" if label == "warm" else label) / 60})
     frame = pd.DataFrame(rows).drop(columns="executed")
     totals = frame.groupby("run", sort=False)[["minutes", "score_min", "generate_min", "train_min", "load_min"]].sum()
     totals["peak_rss_gb"] = frame.groupby("run", sort=False)["peak_rss_gb"].max()
     totals = totals.reset_index().assign(chapter="TOTAL")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 2):
-        print(pd.concat([frame, totals], ignore_index=True).fillna("").to_string(index=False))
+        print(pd.concat([frame, totals], ignore_index=True).astype(object).fillna("").to_string(index=False))
     print(f"work folder: {work}  ({os.cpu_count()} cores, profile {args.profile})")
     widths = headline_widths([r for r in rows if r["run"] == "cold" and "executed" in r])
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_rows", 500,
