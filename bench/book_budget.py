@@ -44,6 +44,11 @@ VERB_GROUPS = {"choice": "score", "continuation": "score", "sequence": "score", 
                "reward": "score", "generate": "generate", "train": "train", "load": "load"}
 
 
+def folder(label: str) -> str:
+    """The warm rebuild works over the cold run's folder, as a second `rlshift book` does."""
+    return "cold" if label == "warm" else label
+
+
 def run_chapter(name: str, entry: dict, profile: str, work: Path, env: dict, label: str) -> dict:
     """One chapter's run. `warm` is a second `rlshift book` over the cold run's folder: a chapter
     whose executed copy carries its inputs' fingerprint is not run again; `rerun` re-executes
@@ -51,7 +56,7 @@ def run_chapter(name: str, entry: dict, profile: str, work: Path, env: dict, lab
     from rlshift import runs
 
     notebook = ROOT / entry["notebook"]
-    out = work / ("cold" if label == "warm" else label) / "book" / "executed" / notebook.name
+    out = work / folder(label) / "book" / "executed" / notebook.name
     log = work / f"{label}-{name}.jsonl"
     log.unlink(missing_ok=True)  # RLSHIFT_TIMINGS appends: an earlier run's seconds are not this run's
     params = dict(entry.get(profile) or {})
@@ -116,7 +121,7 @@ def headline_widths(rows: list[dict]) -> "pd.DataFrame":
         table = results.read(results.folder_for(r["executed"])).get("headline")
         if table is not None and len(table):
             frames.append(table.assign(chapter=r["chapter"], half_width=(table["ci_high"] - table["ci_low"]) / 2))
-    cols = ["chapter", "measure", "where", "contrast", "format", "estimate", "half_width", "p_holm", "n", "unit"]
+    cols = ["chapter", *(c if c != "ci_low" else "half_width" for c in results.HEADLINE if c != "ci_high")]
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 
@@ -152,7 +157,7 @@ def main() -> None:
             print(f"{label} {name}: {r['minutes']:.1f} min, peak {r['peak_rss_gb']:.1f} GB", flush=True)
         if set(chosen) == set(table):  # the book's toc names every chapter: a subset does not build
             rows.append({"chapter": "(book build)", "run": label,
-                         "minutes": build(work, "cold" if label == "warm" else label) / 60})
+                         "minutes": build(work, folder(label)) / 60})
     frame = pd.DataFrame(rows).drop(columns="executed")
     totals = frame.groupby("run", sort=False)[["minutes", "score_min", "generate_min", "train_min", "load_min"]].sum()
     totals["peak_rss_gb"] = frame.groupby("run", sort=False)["peak_rss_gb"].max()

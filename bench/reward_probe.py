@@ -30,8 +30,8 @@ def features(loaded, pairs, max_length: int, batch: int = 8) -> dict[str, np.nda
     tok, body = loaded.tokenizer, loaded.model.model  # the decoder stack, without the unembedding
     seqs = []
     for p in pairs:
+        ctx = tok(p.prompt)["input_ids"]
         for response in (p.chosen, p.rejected):
-            ctx = tok(p.prompt)["input_ids"]
             resp = tok(" " + response.strip(), add_special_tokens=False)["input_ids"][:max_length - 1]
             ids = (ctx + resp)[-max_length:]
             seqs.append((ids, len(resp)))
