@@ -62,3 +62,33 @@ def test_sampled_keys_name_the_sampler_greedy_keys_do_not():
     assert "sampler" not in GenerationSettings(temperature=0).params()  # greedy answers cached before are still valid
     with pytest.raises(InputError, match="batch_rows"):
         generate_call(None, [], GenerationSettings(), chat=False, progress=False, batch_rows=0)
+
+
+def test_sample_ends_tell_an_end_token_from_a_stop_string_and_the_limit():
+    import torch
+
+    from rlshift.engine.generate import sample_ends
+
+    end, pad = {2, 7}, 0
+    generated = torch.tensor([[5, 6, 2, 0, 0],   # the model's end token at the third step
+                              [5, 9, 0, 0, 0],   # padded after a stop string completed at the second
+                              [5, 6, 8, 9, 5],   # ran to the limit
+                              [5, 6, 8, 9, 7]])  # its end token on the last step still counts as ending
+    texts = ["ab", "a.", "abcda", "abcd"]
+    assert sample_ends(generated, end, pad, texts, (".",)) == [("eos", 3), ("stop", 2), ("limit", 5), ("eos", 5)]
+    # when pad is an end token (SmolLM2's kind), the stop string in the text still names the cause
+    assert sample_ends(torch.tensor([[5, 9, 2, 2]]), {2}, 2, ["a."], (".",)) == [("stop", 2)]
+
+
+def test_each_sample_records_how_it_ended(tiny_llama):
+    settings = GenerationSettings(max_new_tokens=12, temperature=1.0, top_p=1.0, top_k=0, n_samples=2, seed=1,
+                                  stop=(" ",))
+    call = generate_call(tiny_llama, PROMPTS, settings, chat=False, progress=False)
+    values = dict(v for batch in call.compute(list(range(len(PROMPTS)))) for v in batch)
+    frame = call.table(PROMPTS, [values[i] for i in range(len(PROMPTS))])
+    assert set(frame["end"]) <= {"eos", "stop", "limit"}
+    for raw, end, n in zip(frame["raw"], frame["end"], frame["n_generated"]):
+        assert 1 <= n <= 12
+        assert (end == "stop") == (" " in raw)
+        assert end != "limit" or n == 12
+    assert "stop" in set(frame["end"])  # a space comes up within 12 random tokens

@@ -304,3 +304,22 @@ def test_pool_sampling_has_no_top_k_cut_and_old_generation_keys_stay():
     assert GenerationSettings(top_k=0).check().params()["top_k"] == 0
     with pytest.raises(InputError, match="top_k"):
         GenerationSettings(top_k=-1).check()
+
+
+def test_reply_lengths_count_replies_that_ended_before_the_limit():
+    pool = pd.DataFrame({"role": ["base"] * 3 + ["sft"] * 2, "format": ["raw"] * 3 + ["chat"] * 2,
+                         "text": ["a", "", "b c", "d", "e"], "end": ["stop", "stop", "limit", "eos", "limit"],
+                         "n_generated": [3, 1, 8, 5, 8]})
+    table = tp.reply_lengths(pool, [4, 9, 7], max_new_tokens=8).set_index("role")
+    assert table.loc["base", "ended"] == pytest.approx(2 / 3) and table.loc["base", "by next turn"] == 2
+    assert table.loc["base", "empty replies"] == 1 and table.loc["base", "mean tokens"] == pytest.approx(4.0)
+    assert table.loc["sft", "ended"] == 0.5 and table.loc["sft", "by end token"] == 1
+    assert table.loc["chosen (HH)", "ended"] == pytest.approx(2 / 3)  # 9 tokens would not fit in 8
+    assert list(tp.reply_lengths(pool)["role"]) == ["base", "sft"]  # no reference row without the limit
+
+
+def test_chosen_tokens_count_the_end_of_turn():
+    tok = tp.base_tokenizer()
+    pair = type("P", (), {"chosen": "Sure, here it is."})()
+    assert tp.chosen_tokens(tok, [pair]) == [len(tok(prompts.reply_text("Sure, here it is."),
+                                                     add_special_tokens=False).input_ids) + 1]

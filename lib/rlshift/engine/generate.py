@@ -5,7 +5,9 @@ row's randomness comes from its own generator, seeded from (seed, item id, sampl
 drawn once per step: a token is sampled from the tempered, top-k/top-p-filtered distribution by
 that row's uniform draw, so an item's samples do not depend on its batch, its neighbours or the
 order items run in (in fp32; in bf16 rounding can differ with the padding). Each prompt's
-samples are keyed by the model, the prompt and every generation setting.
+samples are keyed by the model, the prompt and every generation setting. Each sample records how
+it ended (the model's end token, a stop string, or the token limit) and its token count, because
+the decoded text alone cannot tell a finished reply from one cut off by the limit.
 """
 from __future__ import annotations
 
@@ -76,6 +78,26 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 
 def row_seed(seed: int, item_id: str, sample: int) -> int:
     return int(hashlib.sha256(f"{seed}:{item_id}:{sample}".encode()).hexdigest()[:15], 16)
+
+
+ENDS = ("eos", "stop", "limit")  # how a sample ended: the model's end token, a stop string, the token limit
+
+
+def sample_ends(generated, end_ids: set[int], pad: int, texts: Sequence[str], stop: Sequence[str]) -> list[tuple[str, int]]:
+    """(how it ended, its tokens counting an end token) per generated row. `generate` pads a row
+    once it has finished, so its first end or pad token marks where it ended. A stop string in the
+    text ended it there (the criterion fires on the step that completes it, before any end token);
+    otherwise an end token is the model's own, and a row with neither ran to the limit."""
+    ends = []
+    for row, text in zip(generated.tolist(), texts):
+        at = next((j for j, t in enumerate(row) if t in end_ids or t == pad), None)
+        if any(s in text for s in stop):
+            ends.append(("stop", len(row) if at is None else at))
+        elif at is not None and row[at] in end_ids:
+            ends.append(("eos", at + 1))
+        else:
+            ends.append(("limit", len(row) if at is None else at))
+    return ends
 
 
 def _processors(settings: GenerationSettings, seeds: list[int], device, default_top_k: int | None):
@@ -152,6 +174,8 @@ def generate_call(loaded: LoadedModel, prompts: Sequence[Text], settings: Genera
         device = next(model.parameters()).device
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         own = model.generation_config
+        end_ids = {own.eos_token_id} if isinstance(own.eos_token_id, int) else set(own.eos_token_id or ())
+        end_ids |= {tok.eos_token_id} if tok.eos_token_id is not None else set()
         config = GenerationConfig(do_sample=False, max_new_tokens=settings.max_new_tokens, pad_token_id=pad,
                                   eos_token_id=own.eos_token_id, bos_token_id=own.bos_token_id)
         encoded = {i: tok(prompts[i].text, add_special_tokens=not chat)["input_ids"] for i in todo}
@@ -171,19 +195,23 @@ def generate_call(loaded: LoadedModel, prompts: Sequence[Text], settings: Genera
                                      logits_processor=_processors(settings, seeds, device, own.top_k or 50),
                                      stopping_criteria=_stop_criteria(tok, settings.stop, width))
             texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
+            ends = sample_ends(out[:, width:], end_ids, pad, texts, settings.stop)
             bar.update(len(batch))
-            yield [(i, {"raw": texts[k * settings.n_samples:(k + 1) * settings.n_samples]})
+            n = settings.n_samples
+            yield [(i, {"raw": texts[k * n:(k + 1) * n], "end": [e for e, _ in ends[k * n:(k + 1) * n]],
+                        "n_generated": [t for _, t in ends[k * n:(k + 1) * n]]})
                    for k, i in enumerate(batch)]
         bar.close()
 
-    def valid(value, prompt) -> bool:
-        return isinstance(value, dict) and isinstance(value.get("raw"), list) and len(value["raw"]) == settings.n_samples
+    def valid(value, prompt) -> bool:  # values stored before `end` was recorded are generated again
+        return isinstance(value, dict) and all(isinstance(value.get(f), list) and len(value[f]) == settings.n_samples
+                                               for f in ("raw", "end", "n_generated"))
 
     def table(reqs, values) -> pd.DataFrame:
         rows = [{"item_id": p.item_id, "sample": s, "prompt": p.text, "raw": raw,
-                 "text": cut_at_stop(raw, settings.stop)}
+                 "text": cut_at_stop(raw, settings.stop), "end": v["end"][s], "n_generated": v["n_generated"][s]}
                 for p, v in zip(reqs, values) for s, raw in enumerate(v["raw"])]
-        return pd.DataFrame(rows, columns=["item_id", "sample", "prompt", "raw", "text"])
+        return pd.DataFrame(rows, columns=["item_id", "sample", "prompt", "raw", "text", "end", "n_generated"])
 
     params = settings.params() | ({"chat": True} if chat else {})
     sampled = settings.temperature > 0  # then the item id is in the key: it seeds the sample's noise (row_seed)

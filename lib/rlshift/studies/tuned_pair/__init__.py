@@ -24,15 +24,17 @@ from rlshift.studies.tuned_pair.analysis import (headline, STAGES, implicit_outc
                                                  role_tests, training_curves, win_outcomes, win_rates, win_tests)
 from rlshift.studies.tuned_pair.divergence import COMPARISONS, format_table, kl_table, kl_tests, reply_lengths
 from rlshift.studies.tuned_pair.inputs import (DIVERGENCES, FORMATS, PAIR, SAMPLERS, TEMPLATE, base_tokenizer,
-                                               chat_prompt, divergences, heldout, hhh_pairs, raw_prompt,
-                                               role_replies, role_specs, sample_replies, score_pairs, score_replies)
+                                               chat_prompt, chosen_tokens, divergences, heldout, hhh_pairs,
+                                               raw_prompt, role_replies, role_specs, sample_replies, score_pairs,
+                                               score_replies)
 from rlshift.studies.tuned_pair.judging import Judge, load_judge, pair_rewards, reply_rewards
 from rlshift.studies.tuned_pair.params import PARAMS
 from rlshift.studies.tuned_pair.recipe import recipe, training_cost
 from rlshift.studies.tuned_pair.verdicts import judge_state, limits, verdicts
 
 __all__ = ["headline", "COMPARISONS", "DIVERGENCES", "FORMATS", "Judge", "PAIR", "PARAMS", "SAMPLERS", "STAGES", "TEMPLATE",
-           "base_tokenizer", "chat_prompt", "divergences", "figures", "format_table", "heldout", "hhh_pairs",
+           "base_tokenizer", "chat_prompt", "chosen_tokens", "divergences", "figures", "format_table", "heldout",
+           "hhh_pairs",
            "implicit_outcomes", "implicit_reward", "judge_accuracy", "judge_state", "kl_table", "kl_tests",
            "likelihood_preference", "limits", "load_judge", "pair_rewards", "preference_by_format",
            "preference_contrasts", "raw_prompt", "recipe", "reply_lengths", "reply_rewards", "role_replies",

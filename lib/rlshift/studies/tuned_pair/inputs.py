@@ -163,10 +163,16 @@ def sample_replies(loaded: models.LoadedModel, pairs, settings: GenerationSettin
 def role_replies(loaded: dict[str, models.LoadedModel], pairs, settings: GenerationSettings, data_version: str,
                  cache: ScoreCache | None) -> pd.DataFrame:
     """One reply per prompt from each role, in the format it is used in (SAMPLERS): item_id,
-    role, format, text."""
+    role, format, text, and how it ended (end: eos, stop or limit; n_generated tokens)."""
     frames = [sample_replies(loaded[role], pairs, settings, data_version, cache, fmt).assign(role=role, format=fmt)
               for role, fmt in SAMPLERS.items() if role in loaded]
-    return pd.concat(frames, ignore_index=True)[["item_id", "role", "format", "text"]]
+    return pd.concat(frames, ignore_index=True)[["item_id", "role", "format", "text", "end", "n_generated"]]
+
+
+def chosen_tokens(tokenizer, pairs) -> list[int]:
+    """Each pair's preferred reply in tokens as the chat template renders it, its end-of-turn
+    token counted: the length a model imitating HH's replies would generate."""
+    return [len(tokenizer(prompts.reply_text(p.chosen), add_special_tokens=False).input_ids) + 1 for p in pairs]
 
 
 def _reply_ids(tokenizer, text: str, fmt: str) -> list[int]:
