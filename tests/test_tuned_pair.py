@@ -315,6 +315,7 @@ def test_reply_lengths_count_replies_that_ended_before_the_limit():
     assert table.loc["base", "empty replies"] == 1 and table.loc["base", "mean tokens"] == pytest.approx(4.0)
     assert table.loc["sft", "ended"] == 0.5 and table.loc["sft", "by end token"] == 1
     assert table.loc["chosen (HH)", "ended"] == pytest.approx(2 / 3)  # 9 tokens would not fit in 8
+    assert table.loc["sft", "ended_low"] < 0.5 < table.loc["sft", "ended_high"]
     assert list(tp.reply_lengths(pool)["role"]) == ["base", "sft"]  # no reference row without the limit
 
 
@@ -323,3 +324,19 @@ def test_chosen_tokens_count_the_end_of_turn():
     pair = type("P", (), {"chosen": "Sure, here it is."})()
     assert tp.chosen_tokens(tok, [pair]) == [len(tok(prompts.reply_text("Sure, here it is."),
                                                      add_special_tokens=False).input_ids) + 1]
+
+
+def test_endings_verdict_names_roles_cut_off_more_often_than_hh_replies_would_be():
+    def table(sft_ci, dpo_ci, fit=0.8):
+        rows = [{"role": r, "ended": (lo + hi) / 2, "ended_low": lo, "ended_high": hi}
+                for r, (lo, hi) in (("base", (0.7, 0.95)), ("sft", sft_ci), ("tuned", dpo_ci))]
+        return pd.DataFrame(rows + ([{"role": "chosen (HH)", "ended": fit, "ended_low": 0.7, "ended_high": 0.9}]
+                                    if fit is not None else []))
+
+    one = tp.endings(table((0.1, 0.3), (0.6, 0.9)))
+    assert "would fit the limit 80.0%" in one and "sft ended less often than that: more of its replies" in one
+    both = tp.endings(table((0.1, 0.3), (0.2, 0.5)))
+    assert "sft, tuned ended less often than that: more of their replies" in both
+    none = tp.endings(table((0.6, 0.9), (0.7, 0.85)))
+    assert "No role ended distinguishably less often" in none
+    assert "would fit" not in tp.endings(table((0.1, 0.3), (0.2, 0.5), fit=None))

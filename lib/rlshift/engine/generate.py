@@ -83,7 +83,8 @@ def row_seed(seed: int, item_id: str, sample: int) -> int:
 ENDS = ("eos", "stop", "limit")  # how a sample ended: the model's end token, a stop string, the token limit
 
 
-def sample_ends(generated, end_ids: set[int], pad: int, texts: Sequence[str], stop: Sequence[str]) -> list[tuple[str, int]]:
+def sample_ends(generated, end_ids: set[int], pad: int, texts: Sequence[str],
+                stop: Sequence[str]) -> list[tuple[str, int]]:
     """(how it ended, its tokens counting an end token) per generated row. `generate` pads a row
     once it has finished, so its first end or pad token marks where it ended. A stop string in the
     text ended it there (the criterion fires on the step that completes it, before any end token);

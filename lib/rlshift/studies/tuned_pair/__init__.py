@@ -30,13 +30,12 @@ from rlshift.studies.tuned_pair.inputs import (DIVERGENCES, FORMATS, PAIR, SAMPL
 from rlshift.studies.tuned_pair.judging import Judge, load_judge, pair_rewards, reply_rewards
 from rlshift.studies.tuned_pair.params import PARAMS
 from rlshift.studies.tuned_pair.recipe import recipe, training_cost
-from rlshift.studies.tuned_pair.verdicts import judge_state, limits, verdicts
+from rlshift.studies.tuned_pair.verdicts import endings, judge_state, limits, verdicts
 
-__all__ = ["headline", "COMPARISONS", "DIVERGENCES", "FORMATS", "Judge", "PAIR", "PARAMS", "SAMPLERS", "STAGES", "TEMPLATE",
-           "base_tokenizer", "chat_prompt", "chosen_tokens", "divergences", "figures", "format_table", "heldout",
-           "hhh_pairs",
-           "implicit_outcomes", "implicit_reward", "judge_accuracy", "judge_state", "kl_table", "kl_tests",
-           "likelihood_preference", "limits", "load_judge", "pair_rewards", "preference_by_format",
-           "preference_contrasts", "raw_prompt", "recipe", "reply_lengths", "reply_rewards", "role_replies",
-           "role_specs", "role_tests", "sample_replies", "score_pairs", "score_replies", "training_cost",
-           "training_curves", "verdicts", "win_outcomes", "win_rates", "win_tests"]
+__all__ = ["headline", "COMPARISONS", "DIVERGENCES", "FORMATS", "Judge", "PAIR", "PARAMS", "SAMPLERS", "STAGES",
+           "TEMPLATE", "base_tokenizer", "chat_prompt", "chosen_tokens", "divergences", "endings", "figures",
+           "format_table", "heldout", "hhh_pairs", "implicit_outcomes", "implicit_reward", "judge_accuracy",
+           "judge_state", "kl_table", "kl_tests", "likelihood_preference", "limits", "load_judge", "pair_rewards",
+           "preference_by_format", "preference_contrasts", "raw_prompt", "recipe", "reply_lengths", "reply_rewards",
+           "role_replies", "role_specs", "role_tests", "sample_replies", "score_pairs", "score_replies",
+           "training_cost", "training_curves", "verdicts", "win_outcomes", "win_rates", "win_tests"]

@@ -121,7 +121,8 @@ def format_table(div: pd.DataFrame, seed: int = 0, n_resamples: int = 2000) -> p
     return pd.DataFrame(rows)
 
 
-def reply_lengths(pool: pd.DataFrame, chosen_tokens: Sequence[int] = (), max_new_tokens: int | None = None) -> pd.DataFrame:
+def reply_lengths(pool: pd.DataFrame, chosen_tokens: Sequence[int] = (),
+                  max_new_tokens: int | None = None) -> pd.DataFrame:
     """Per role of the pool: its format, reply length in generated tokens (the end token counted),
     empty replies, and the share that ended before the token limit (by the model's end token,
     or by the raw format's next 'Human:' turn) with its 95% Wilson interval: a reply cut off by
@@ -132,12 +133,13 @@ def reply_lengths(pool: pd.DataFrame, chosen_tokens: Sequence[int] = (), max_new
         lo, hi = stats.wilson(int(ended), len(tokens))
         return {"role": role, "format": fmt, "replies": len(tokens), "mean tokens": float(np.mean(tokens)),
                 "median tokens": float(np.median(tokens)), "empty replies": empty, "ended": ended / len(tokens),
-                "ended CI": f"[{lo:.2f}, {hi:.2f}]", "by end token": eos, "by next turn": turn}
+                "ended_low": lo, "ended_high": hi, "by end token": eos, "by next turn": turn}
 
     rows = [row(role, part["format"].iloc[0], part["n_generated"].to_numpy(), int((part["end"] != "limit").sum()),
                 int((part["text"].str.strip() == "").sum()), int((part["end"] == "eos").sum()),
                 int((part["end"] == "stop").sum()))
             for role, part in pool.groupby("role", sort=False)]
     if len(chosen_tokens) and max_new_tokens:
-        rows.append(row("chosen (HH)", "-", np.asarray(chosen_tokens), int((np.asarray(chosen_tokens) <= max_new_tokens).sum())))
+        tokens = np.asarray(chosen_tokens)
+        rows.append(row("chosen (HH)", "-", tokens, int((tokens <= max_new_tokens).sum())))
     return pd.DataFrame(rows)

@@ -145,6 +145,27 @@ def verdicts(implicit: pd.DataFrame, likelihood: pd.DataFrame, contrasts: pd.Dat
                         distance(kl, tests, alpha), format_part(fmt), judged(judge_accuracy, rates, judge)])
 
 
+def endings(lengths: pd.DataFrame) -> str:
+    """Do the roles' replies end before the token limit, as often as HH's own replies would fit
+    in it (reply_lengths: the last row the chosen replies of the same prompts)?"""
+    chosen = lengths[lengths["role"] == "chosen (HH)"]
+    roles = lengths[lengths["role"] != "chosen (HH)"]
+    parts = [f"{r.role} {_pct(r.ended)} (95% CI {_pct(r.ended_low)} to {_pct(r.ended_high)})"
+             for r in roles.itertuples()]
+    text = ("**Do replies end?** The share of sampled replies that ended before the token limit: "
+            + "; ".join(parts) + ".")
+    if chosen.empty:
+        return text
+    fit = float(chosen["ended"].iloc[0])
+    short = [r.role for r in roles.itertuples() if r.ended_high < fit]
+    text += f" HH's preferred replies to the same prompts would fit the limit {_pct(fit)} of the time. "
+    if short:
+        whose = "its" if len(short) == 1 else "their"
+        return text + (f"{', '.join(short)} ended less often than that: more of {whose} replies are cut off "
+                       f"unfinished, which every reading of replies inherits.")
+    return text + "No role ended distinguishably less often than that."
+
+
 def limits(pair, retrained: bool, records: dict) -> str:
     """The pair's caveat from its catalogue record, and what training recorded."""
     sizes = ", ".join(f"{stage.upper()} on {r['data']['n']} {r['data']['dataset']} examples for "
