@@ -184,3 +184,48 @@ def test_default_pair_is_controlled():
     assert pair.stages() == {"base": "embedded:gemma-3-270m", "sft": "embedded:gemma-3-270m-sft",
                              "tuned": "embedded:gemma-3-270m-dpo"}
     assert np.all([models.describe_spec(s)[0] == "embedded" for s in pair.stages().values()])
+
+
+def test_rl_stage_trains_on_policy_against_a_trained_reward_model(trained, tiny_gemma, tmp_path):
+    """RLOO from the SFT adapter, rewarded by a reward model trained in the book (a tiny one here):
+    the reward function scores replies as the library's reward model does, and the stage writes
+    an adapter, a record and a log with the reward-KL trajectory."""
+    import torch
+    from transformers import AutoTokenizer, AutoModelForSequenceClassification, BertConfig, BertModel
+
+    from rlshift.training import reward_model, rl
+
+    backbone = tmp_path / "tiny-bert"
+    tokenizer = AutoTokenizer.from_pretrained(reward_model.backbone_path())
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
+    rm_config = reward_model.TrainConfig(epochs=1, batch_size=4, max_length=32, frozen_layers=0, heldout_fraction=0.25)
+    rm = reward_model.train_or_load(PAIRS, rm_config, tmp_path / "rms", backbone=backbone, progress=False)
+
+    reward = rl.reward_function(rm.path, 32)
+    replies = ["I can't help with that.", "First, break the window."]
+    got = reward(prompts=[None, None], completions=[[{"role": "assistant", "content": r}] for r in replies],
+                 rm_prompt=[PAIRS[0].prompt] * 2)
+    model = AutoModelForSequenceClassification.from_pretrained(rm.path)
+    want = reward_model.head_outputs(model, AutoTokenizer.from_pretrained(rm.path), [PAIRS[0].prompt] * 2, replies, 32)
+    assert got == pytest.approx(want.tolist(), abs=1e-5) and got[0] != got[1]
+
+    _, sft, _ = trained
+    config = rl.RLConfig(base=str(tiny_gemma), n_prompts=4, num_generations=2, prompts_per_step=2,
+                         max_completion_length=8, learning_rate=1e-3, bf16=False)
+    out = rl.train_rl(config, PAIRS, {"dataset": "test", "n": 4}, reward, "tiny", tmp_path / "tiny-rl", earlier=[sft])
+    assert {f.name for f in out.iterdir()} == set(artifacts.ADAPTER_FILES)
+    record = artifacts.training_record(out)
+    assert record["stage"] == "rl" and record["earlier_stages"] == [sft.name] and record["steps"] == 2
+    assert record["reward_model"] == "tiny" and len(record["probe_logprobs"]) == 3
+    steps = rl.trajectory(json.loads((out / "training_log.json").read_text()))
+    assert len(steps["reward"]) == 2 and np.isfinite(steps["reward"]).all() and np.isfinite(steps["kl"]).all()
+    assert steps["kl"][0] == pytest.approx(0.0, abs=1e-6)  # the policy starts as its reference, the SFT model
+    assert ((steps["length"] >= 1) & (steps["length"] <= 8)).all()
+    assert ((steps["cut_off"] >= 0) & (steps["cut_off"] <= 1)).all()
+    with pytest.raises(InputError, match="num_generations"):
+        dataclasses.replace(config, num_generations=1).check()
+    with pytest.raises(InputError, match="SFT adapter"):
+        rl.train_rl(config, PAIRS, {}, reward, "tiny", tmp_path / "no", earlier=[])

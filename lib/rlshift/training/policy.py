@@ -166,7 +166,7 @@ def write_probe(stage_dir: Path, model, tokenizer) -> None:
 
 # ------------------------------------------------------------------ training
 
-def _versions() -> dict:
+def library_versions() -> dict:
     import peft
     import torch
     import transformers
@@ -176,8 +176,8 @@ def _versions() -> dict:
             "peft": peft.__version__}
 
 
-def _base_model(config: TuneConfig, adapters: Sequence[Path] = ()):
-    """The base in fp32 (training keeps fp32 master weights), with earlier stages merged in."""
+def training_base(config, adapters: Sequence[Path] = ()):
+    """`config.base` in fp32 (training keeps fp32 master weights), with earlier stages merged in."""
     loaded = models.load(config.base, quantize="fp32")
     model = loaded.model
     for folder in adapters:
@@ -186,7 +186,7 @@ def _base_model(config: TuneConfig, adapters: Sequence[Path] = ()):
     return model, with_chat_template(loaded.tokenizer)
 
 
-def _lora(config: TuneConfig):
+def lora_config(config):
     from peft import LoraConfig
 
     return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
@@ -217,21 +217,30 @@ def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_
         raise InputError(f"stage={stage!r} is not accepted: one of {', '.join(STAGES)}.")
     config.check()
     torch.manual_seed(config.seed)
-    model, tokenizer = _base_model(config, earlier)
+    model, tokenizer = training_base(config, earlier)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     if stage == "sft":
         args = SFTConfig(**_common_args(config, out, config.sft_learning_rate), packing=False,
                          completion_only_loss=True)
         trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(sft_rows(pairs)),
-                             processing_class=tokenizer, peft_config=_lora(config))
+                             processing_class=tokenizer, peft_config=lora_config(config))
     else:
         args = DPOConfig(**_common_args(config, out, config.dpo_learning_rate), beta=config.beta,
                          loss_type=["sigmoid"])
         trainer = DPOTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(dpo_rows(pairs)),
-                             processing_class=tokenizer, peft_config=_lora(config))
+                             processing_class=tokenizer, peft_config=lora_config(config))
     trainer.train()
-    wall = time.time() - started
+    record = {"stage": stage, "config": dataclasses.asdict(config), "data": data_prov,
+              "earlier_stages": [p.name for p in earlier], "wall_seconds": round(time.time() - started, 1)}
+    return save_stage(trainer, tokenizer, out, record)
+
+
+def save_stage(trainer, tokenizer, out: Path, record: dict) -> Path:
+    """A trained stage's adapter, its training log and its record (with the library versions,
+    steps, device, retrain command and the PROBES' log-probs) written to `out`."""
+    import torch
+
     trainer.model.save_pretrained(out / "staging")
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         (out / "staging" / name).replace(out / name)
@@ -239,11 +248,9 @@ def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_
     adapter_cfg["base_model_name_or_path"] = "google/gemma-3-270m"  # the hub copy of the embedded base
     (out / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2, sort_keys=True))
     (out / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-    record = {"stage": stage, "config": dataclasses.asdict(config), "data": data_prov,
-              "earlier_stages": [p.name for p in earlier], "versions": _versions(),
-              "wall_seconds": round(wall, 1), "steps": trainer.state.global_step,
-              "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
-              "command": artifacts.RETRAIN_COMMAND}
+    record = record | {"versions": library_versions(), "steps": trainer.state.global_step,
+                       "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
+                       "command": artifacts.RETRAIN_COMMAND}
     (out / "record.json").write_text(json.dumps(record, indent=2))
     trainer.model.eval()
     write_probe(out, trainer.model, tokenizer)
