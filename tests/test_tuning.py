@@ -219,7 +219,7 @@ def test_rl_stage_trains_on_policy_against_a_trained_reward_model(trained, tiny_
     assert {f.name for f in out.iterdir()} == set(artifacts.ADAPTER_FILES)
     record = artifacts.training_record(out)
     assert record["stage"] == "rl" and record["earlier_stages"] == [sft.name] and record["steps"] == 2
-    assert record["reward_model"] == "tiny" and len(record["probe_logprobs"]) == 3
+    assert record["reward_model"] == "tiny" and len(record["probe_logprobs"]) == 3 and record["command"] is None
     steps = rl.trajectory(json.loads((out / "training_log.json").read_text()))
     assert len(steps["reward"]) == 2 and np.isfinite(steps["reward"]).all() and np.isfinite(steps["kl"]).all()
     assert steps["kl"][0] == pytest.approx(0.0, abs=1e-6)  # the policy starts as its reference, the SFT model

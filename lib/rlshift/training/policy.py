@@ -236,9 +236,9 @@ def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_
     return save_stage(trainer, tokenizer, out, record)
 
 
-def save_stage(trainer, tokenizer, out: Path, record: dict) -> Path:
+def save_stage(trainer, tokenizer, out: Path, record: dict, command: str | None = artifacts.RETRAIN_COMMAND) -> Path:
     """A trained stage's adapter, its training log and its record (with the library versions,
-    steps, device, retrain command and the PROBES' log-probs) written to `out`."""
+    steps, device, the command that retrains it and the PROBES' log-probs) written to `out`."""
     import torch
 
     trainer.model.save_pretrained(out / "staging")
@@ -250,7 +250,7 @@ def save_stage(trainer, tokenizer, out: Path, record: dict) -> Path:
     (out / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     record = record | {"versions": library_versions(), "steps": trainer.state.global_step,
                        "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
-                       "command": artifacts.RETRAIN_COMMAND}
+                       "command": command}
     (out / "record.json").write_text(json.dumps(record, indent=2))
     trainer.model.eval()
     write_probe(out, trainer.model, tokenizer)

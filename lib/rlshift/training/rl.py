@@ -101,9 +101,10 @@ def reward_function(folder: Path, max_length: int) -> Callable:
 
 @timed("train")
 def train_rl(config: RLConfig, pairs: Sequence[PrefPair], data_prov: dict, reward: Callable, reward_id: str,
-             out: Path, earlier: Sequence[Path]) -> Path:
+             out: Path, earlier: Sequence[Path], command: str | None = None) -> Path:
     """Train the RL stage's LoRA adapter on the policy `earlier` makes of the base (the SFT
-    adapter), and write it with its log and record to `out`."""
+    adapter), and write it with its log and record to `out`; `command` is what retrains it,
+    recorded as given (None until a script trains this stage)."""
     import datasets
     import torch
     from trl import RLOOConfig, RLOOTrainer
@@ -128,7 +129,7 @@ def train_rl(config: RLConfig, pairs: Sequence[PrefPair], data_prov: dict, rewar
     trainer.train()
     record = {"stage": STAGE, "config": dataclasses.asdict(config), "data": data_prov, "reward_model": reward_id,
               "earlier_stages": [p.name for p in earlier], "wall_seconds": round(time.time() - started, 1)}
-    return policy.save_stage(trainer, tokenizer, out, record)
+    return policy.save_stage(trainer, tokenizer, out, record, command=command)
 
 
 def trajectory(log: list[dict]) -> dict[str, np.ndarray]:
