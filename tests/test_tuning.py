@@ -213,7 +213,7 @@ def test_rl_stage_trains_on_policy_against_a_trained_reward_model(trained, tiny_
     assert got == pytest.approx(want.tolist(), abs=1e-5) and got[0] != got[1]
 
     _, sft, _ = trained
-    config = rl.RLConfig(base=str(tiny_gemma), n_prompts=4, num_generations=2, prompts_per_step=2,
+    config = rl.RLConfig(base=str(tiny_gemma), num_generations=2, prompts_per_step=2,
                          max_completion_length=8, learning_rate=1e-3, bf16=False)
     out = rl.train_rl(config, PAIRS, {"dataset": "test", "n": 4}, reward, "tiny", tmp_path / "tiny-rl", earlier=[sft])
     assert {f.name for f in out.iterdir()} == set(artifacts.ADAPTER_FILES)

@@ -205,8 +205,9 @@ def generate_call(loaded: LoadedModel, prompts: Sequence[Text], settings: Genera
         bar.close()
 
     def valid(value, prompt) -> bool:  # values stored before `end` was recorded are generated again
-        return isinstance(value, dict) and all(isinstance(value.get(f), list) and len(value[f]) == settings.n_samples
-                                               for f in ("raw", "end", "n_generated"))
+        return (isinstance(value, dict) and all(isinstance(value.get(f), list) and len(value[f]) == settings.n_samples
+                                                for f in ("raw", "end", "n_generated"))
+                and all(e in ENDS for e in value["end"]))
 
     def table(reqs, values) -> pd.DataFrame:
         rows = [{"item_id": p.item_id, "sample": s, "prompt": p.text, "raw": raw,

@@ -42,10 +42,8 @@ class RLConfig:
     """Every setting that shapes the RL adapter; all of it goes into its record."""
 
     base: str = "embedded:gemma-3-270m"
-    n_prompts: int = 256
     num_generations: int = 4  # replies per prompt: RLOO's group
     prompts_per_step: int = 4
-    max_prompt_tokens: int = 96
     max_completion_length: int = 64
     beta: float = 0.05  # the KL penalty's weight (nats of KL per unit of reward)
     learning_rate: float = 1e-5
@@ -54,13 +52,11 @@ class RLConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     target_modules: tuple[str, ...] = policy.TuneConfig.target_modules
-    reward_max_length: int = 160
     bf16: bool = True
     seed: int = 0
 
     def check(self) -> "RLConfig":
-        for name in ("n_prompts", "num_generations", "prompts_per_step", "max_prompt_tokens",
-                     "max_completion_length", "epochs", "lora_r", "reward_max_length"):
+        for name in ("num_generations", "prompts_per_step", "max_completion_length", "epochs", "lora_r"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name}={value!r} is not accepted: a positive integer.")
