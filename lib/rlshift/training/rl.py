@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from rlshift import models
 from rlshift.data.preferences import PrefPair
 from rlshift.errors import InputError
 from rlshift.prompts import dialogue_messages
@@ -80,15 +81,12 @@ def rl_rows(pairs: Sequence[PrefPair]) -> list[dict]:
 def reward_function(folder: Path, max_length: int) -> Callable:
     """The reward model at `folder` as RLOOTrainer's reward function: a reply's reward given the
     HH transcript of its prompt, on the scale the model was trained on."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     trained = reward_model.load_trained(folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    loaded = models.load_reward_model(str(folder), quantize="fp32")
 
     def reward(prompts, completions, rm_prompt, **_) -> list[float]:
         replies = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-        heads = reward_model.head_outputs(model, tokenizer, list(rm_prompt), replies, max_length)
+        heads = reward_model.head_outputs(loaded.model, loaded.tokenizer, list(rm_prompt), replies, max_length)
         return [float(r) for r in to_reward(heads, trained.utility)]
 
     reward.__name__ = trained.name
