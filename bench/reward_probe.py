@@ -8,8 +8,8 @@ through the embedded backbone without its unembedding. The features of a respons
 state after every layer at its last token, and the mean over the response's tokens. A
 Bradley-Terry head r = w . h (logistic regression on chosen - rejected differences, both signs,
 no intercept) is fitted on the sets' training halves; its layer, feature and strength C are
-chosen by 5-fold cross-validation over training pairs, then the one chosen head is scored on
-each set's whole evaluation half (Wilson 95% intervals), which neither the fit nor the choice
+chosen by 5-fold cross-validation over training prompts (rlshift.training.linear_reward's fit),
+then the one chosen head is scored on each set's whole evaluation half (Wilson 95% intervals), which neither the fit nor the choice
 saw. A benchmark, not a test: 21.6 minutes for Gemma on HH-RLHF on this 2-core CPU (README).
 """
 from __future__ import annotations
@@ -62,28 +62,10 @@ def diffs(f: np.ndarray) -> np.ndarray:
     return f[0::2] - f[1::2]
 
 
-def fit(d: np.ndarray, c: float):
-    from sklearn.linear_model import LogisticRegression
-
-    scale = d.std(0) + 1e-6
-    x = np.concatenate([d, -d]) / scale
-    y = np.r_[np.ones(len(d)), np.zeros(len(d))]
-    model = LogisticRegression(C=c, fit_intercept=False, max_iter=2000).fit(x, y)
-    return model.coef_[0] / scale
-
-
-def cross_validated(d: np.ndarray, c: float, folds: int = 5, seed: int = 0) -> float:
-    idx = np.random.default_rng(seed).permutation(len(d))
-    hits = 0
-    for part in np.array_split(idx, folds):
-        train = np.setdiff1d(idx, part)
-        hits += int(((d[part] @ fit(d[train], c)) > 0).sum())
-    return hits / len(d)
-
-
 def main() -> None:
     from rlshift import models, stats
     from rlshift.data import preferences
+    from rlshift.training.linear_reward import cross_validated, fit
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["gemma-3-270m"])
@@ -103,7 +85,8 @@ def main() -> None:
         f_train = features(loaded, [p for s in args.sets for p in train[s]], args.max_length)
         f_held = {s: features(loaded, held[s], args.max_length) for s in args.sets}
         took = time.time() - start
-        grid = [(kind, layer, c, cross_validated(diffs(f_train[kind][:, layer]), c))
+        groups = [f"{p.source}/{p.group or p.pair_id}" for s in args.sets for p in train[s]]
+        grid = [(kind, layer, c, cross_validated(diffs(f_train[kind][:, layer]), groups, c, folds=5, seed=0))
                 for kind in f_train for layer in range(f_train[kind].shape[1]) for c in CS]
         cv = pd.DataFrame(grid, columns=["feature", "layer", "C", "cv_accuracy"])
         best = cv.loc[cv["cv_accuracy"].idxmax()]

@@ -442,6 +442,8 @@ CASES = [
      r"RLSHIFT_DATA_MIRROR to a folder holding pandalm/"),
     ("unknown trained reward model", _reward_collapse_params({"reward_model": "trained:dpo"}), InputError,
      r"unknown trained reward model 'trained:dpo'.*Accepted: trained:bounded_log_sigmoid, trained:prompt_aware, trained:standard"),
+    ("unknown committed reward model", _reward_collapse_params({"committed_reward_models": ["book:gemma-linear"]}),
+     InputError, r"unknown committed reward model 'book:gemma-linear'.*Accepted: book:gemma-3-270m-linear"),
     ("an embedded causal LM as the study's reward model",
      _reward_collapse_params({"reward_model": "embedded:gemma-3-270m"}), InputError,
      r"'reward_model': 'embedded:gemma-3-270m' is a causal language model, not a reward model"),

@@ -278,7 +278,9 @@ def test_limits_come_from_the_pair_record():
     records = {s: artifacts.training_record(artifacts.ADAPTER_DIR / f"gemma-3-270m-{s}") for s in policy.STAGES}
     pair = models.pair(tp.PAIR)
     text = V.limits(pair, False, records)
-    assert pair.caveat in text and "SFT on 420" in text and "retrained" not in text
+    sft = records["sft"]
+    assert pair.caveat in text and "retrained" not in text
+    assert f"SFT on {sft['data']['n']} hh_rlhf examples for {sft['epochs']} epoch(s) ({sft['steps']} steps)" in text
     assert "retrained here" in V.limits(pair, True, records)
     assert "no record" in V.limits(None, True, records)
 

@@ -77,7 +77,7 @@ def tiny_gemma(tmp_path_factory, gemma):
 @pytest.fixture(scope="module")
 def trained(tiny_gemma, tmp_path_factory):
     out = tmp_path_factory.mktemp("adapters")
-    config = policy.TuneConfig(base=str(tiny_gemma), n_sft=4, n_dpo=4, batch_size=2, grad_accum=1,
+    config = policy.TuneConfig(base=str(tiny_gemma), n_sft=4, n_dpo=4, sft_epochs=1, batch_size=2, grad_accum=1,
                                sft_learning_rate=5e-3, dpo_learning_rate=5e-3, warmup_ratio=0.0, bf16=False)
     prov = {"dataset": "test", "origin": "tests/test_tuning.py", "n": 4, "fingerprint": "test"}
     sft = policy.train_stage("sft", config, PAIRS, prov, out / "tiny-sft")
@@ -140,14 +140,36 @@ def test_heldout_dpo_loss_matches_trl(trained, tiny_gemma, tmp_path):
     assert ours["margin"] == pytest.approx(metrics["eval_rewards/margins"], abs=2e-3)
 
 
+def test_sft_fits_on_its_chosen_reply_alone(gemma):
+    """SFT trains on the chosen reply only, so a long rejected reply does not drop the dialogue
+    from SFT (it does from DPO, which reads both)."""
+    tok = prompts.with_chat_template(gemma.tokenizer)
+    config = dataclasses.replace(policy.TuneConfig(), max_response_tokens=16)
+    pair = dataclasses.replace(PAIRS[0], rejected="First, " + "break the window and then " * 10)
+    assert policy.fits(tok, pair, config, stage="sft") and not policy.fits(tok, pair, config, stage="dpo")
+    assert policy.fits(tok, PAIRS[0], config, stage="dpo")
+
+
+def test_recorded_config_is_the_committed_training():
+    config = policy.recorded_config("gemma-3-270m-dpo")
+    record = artifacts.training_record("gemma-3-270m-dpo")
+    assert config.n_dpo == record["config"]["n_dpo"] and config.dpo_epochs == record["epochs"]
+    assert record["data"]["n"] == (record["data"]["fit"] if config.n_dpo == "all" else config.n_dpo)
+
+
 def test_retraining_needs_the_sft_stage_first(tmp_path):
     with pytest.raises(InputError, match="SFT adapter"):
         policy.train_pair(policy.TuneConfig(), tmp_path, stages=["dpo"])
 
 
 def test_bad_tuning_config():
-    with pytest.raises(InputError, match="n_dpo"):
+    assert policy.TuneConfig().check().n_sft == "all"
+    with pytest.raises(InputError, match="n_dpo=0 .*positive integer or 'all'"):
         dataclasses.replace(policy.TuneConfig(), n_dpo=0).check()
+    with pytest.raises(InputError, match="n_sft='most'"):
+        dataclasses.replace(policy.TuneConfig(), n_sft="most").check()
+    with pytest.raises(InputError, match="sft_epochs"):
+        dataclasses.replace(policy.TuneConfig(), sft_epochs=0).check()
     with pytest.raises(InputError, match="beta"):
         dataclasses.replace(policy.TuneConfig(), beta=-1.0).check()
     with pytest.raises(InputError, match="stage"):
@@ -186,6 +208,67 @@ def test_default_pair_is_controlled():
     assert np.all([models.describe_spec(s)[0] == "embedded" for s in pair.stages().values()])
 
 
+def test_reward_model_on_a_decoder_backbone(tiny_gemma, tmp_path):
+    """A causal LM's folder as the reward model's backbone (the embedded Gemma's route): frozen
+    layers stay as they were, the head learns, and the saved folder loads as a reward model that
+    the engine scores as the training loop does."""
+    import torch
+    from safetensors.torch import load_file
+
+    from rlshift.engine import Scorer
+    from rlshift.requests import RewardItem
+    from rlshift.training import reward_model
+
+    config = reward_model.TrainConfig(epochs=2, batch_size=4, max_length=32, frozen_layers=1, heldout_fraction=0.25,
+                                      head_lr=0.05)
+    rm = reward_model.train_or_load(PAIRS, config, tmp_path, backbone=tiny_gemma, progress=False)
+    before, after = load_file(tiny_gemma / "model.safetensors"), load_file(rm.path / "model.safetensors")
+    layer = "model.layers.0.mlp.up_proj.weight"
+    assert torch.equal(before[layer], after[layer]) and after["score.weight"].abs().sum() > 0
+    train_log = rm.log[rm.log["split"] == "train"]
+    assert len(train_log) == 2 and np.isfinite(train_log["loss"]).all()
+    loaded = models.load_reward_model(str(rm.path), quantize="fp32", device="cpu")
+    assert loaded.tokenizer.truncation_side == "left"  # as trained: long prompts lose their beginning
+    items = [RewardItem(f"r{i}", p.prompt, reply) for i, p in enumerate(PAIRS) for reply in (p.chosen, p.rejected)]
+    got = Scorer(loaded).rewards(items, max_length=32, template="test", data_version="test")["reward"]
+    want = reward_model.head_outputs(loaded.model, loaded.tokenizer, [i.prompt for i in items],
+                                     [i.response for i in items], 32)
+    assert got.to_numpy() == pytest.approx(want, abs=1e-5) and np.ptp(want) > 0
+
+
+def test_linear_reward_head_is_a_reward_model_that_scores_as_fitted(tiny_gemma, tmp_path, monkeypatch):
+    """The linear head on a decoder's last-token state: fitted on training halves, scored on the
+    evaluation halves, and built into a sequence classifier whose engine rewards are the
+    recorded ones (the folder computes exactly the fitted reward)."""
+    from rlshift.engine import Scorer
+    from rlshift.requests import RewardItem
+    from rlshift.training import linear_reward, reward_model
+
+    monkeypatch.setenv("RLSHIFT_CACHE_DIR", str(tmp_path / "cache"))
+    config = linear_reward.LinearRewardConfig(base=str(tiny_gemma), layer=1, max_length=48, sets=("hh_rlhf", "llmbar"),
+                                              per_set=12, hh_all=False, folds=3)
+    record = linear_reward.train(config, tmp_path / "head", progress=lambda *_: None)
+    assert record["C"] in linear_reward.CS and [r["C"] for r in record["cv_accuracy"]] == list(linear_reward.CS)
+    assert record["train_pairs"] == {"hh_rlhf": 12, "llmbar": 12}
+    accuracy = pd.DataFrame(record["accuracy"]).set_index("source")
+    assert accuracy.loc["all", "n"] == 24 and accuracy.loc["llmbar", "n"] == 12
+
+    folder = linear_reward.build("tiny-linear", committed=tmp_path / "head")
+    assert linear_reward.build("tiny-linear", committed=tmp_path / "head") == folder  # built once
+    loaded = models.load_reward_model(str(folder), quantize="fp32", device="cpu")
+    held = pd.DataFrame(record["heldout"])
+    eval_pairs = {p.pair_id: p for p in linear_reward.draw(config, "eval")}
+    items = [RewardItem(f"{i}-c", eval_pairs[i].prompt, eval_pairs[i].chosen) for i in held["pair_id"]]
+    got = Scorer(loaded).rewards(items, max_length=48, template="test", data_version="test")["reward"]
+    assert got.to_numpy() == pytest.approx(held["r_chosen"].to_numpy(), abs=1e-4)
+    trained = reward_model.load_trained(folder)
+    assert trained.accuracy()["accuracy"].tolist() == pytest.approx(accuracy["accuracy"].tolist())
+    with pytest.raises(InputError, match="layer=5"):
+        linear_reward.truncated_classifier(tiny_gemma, 5)
+    with pytest.raises(InputError, match="sets"):
+        dataclasses.replace(config, sets=("nope",)).check()
+
+
 def test_rl_stage_trains_on_policy_against_a_trained_reward_model(trained, tiny_gemma, tmp_path):
     """RLOO from the SFT adapter, rewarded by a reward model trained in the book (a tiny one here):
     the reward function scores replies as the library's reward model does, and the stage writes
@@ -215,11 +298,12 @@ def test_rl_stage_trains_on_policy_against_a_trained_reward_model(trained, tiny_
     _, sft, _ = trained
     config = rl.RLConfig(base=str(tiny_gemma), num_generations=2, prompts_per_step=2,
                          max_completion_length=8, learning_rate=1e-3, bf16=False)
-    out = rl.train_rl(config, PAIRS, {"dataset": "test", "n": 4}, reward, "tiny", tmp_path / "tiny-rl", earlier=[sft])
+    out = rl.train_stage(config, 4, sft, rm.path, tmp_path / "tiny-rl")  # 4 HH-RLHF training-half prompts
     assert {f.name for f in out.iterdir()} == set(artifacts.ADAPTER_FILES)
     record = artifacts.training_record(out)
     assert record["stage"] == "rl" and record["earlier_stages"] == [sft.name] and record["steps"] == 2
-    assert record["reward_model"] == "tiny" and len(record["probe_logprobs"]) == 3 and record["command"] is None
+    assert record["reward_model"] == rm.path.name and record["data"]["n"] == 4 and record["data"]["dataset"] == "hh_rlhf"
+    assert len(record["probe_logprobs"]) == 3 and record["command"] is None
     steps = rl.trajectory(json.loads((out / "training_log.json").read_text()))
     assert len(steps["reward"]) == 2 and np.isfinite(steps["reward"]).all() and np.isfinite(steps["kl"]).all()
     assert steps["kl"][0] == pytest.approx(0.0, abs=1e-6)  # the policy starts as its reference, the SFT model

@@ -130,5 +130,6 @@ def adapter_manifest_entries(stage_dir: Path, name: str) -> list[dict]:
              "source": f"trained in the book: {record['stage'].upper()} LoRA adapter on {record['config']['base']} "
                        f"({data['dataset']} {data['origin']}, {data['n']} examples)",
              "license": "derived from Gemma (Gemma Terms of Use) and HH-RLHF (MIT)",
-             "rows": artifact_rows(stage_dir / f), "sha256": sha256_file(stage_dir / f), "command": RETRAIN_COMMAND}
+             "rows": artifact_rows(stage_dir / f), "sha256": sha256_file(stage_dir / f),
+             "command": record.get("command") or RETRAIN_COMMAND}
             for f in ADAPTER_FILES]

@@ -187,6 +187,8 @@ def load_reward_model(spec: str, quantize: str = "auto", device: str | None = No
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id
     tokenizer.padding_side = "right"
+    # the side a model trained in the book truncates long inputs on (the tokenizer does not save it)
+    tokenizer.truncation_side = getattr(model.config, "rlshift_truncation_side", tokenizer.truncation_side)
     revision = artifacts.fingerprint(Path(source)) if kind == "local" else (
         getattr(model.config, "_commit_hash", None) or "unknown")
     return LoadedModel(model=model, tokenizer=tokenizer,

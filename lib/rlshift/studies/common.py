@@ -12,10 +12,12 @@ from rlshift.cache import ScoreCache, check_folder
 from rlshift.engine import Scorer
 from rlshift.errors import InputError, unknown
 from rlshift.params import Param
+from rlshift.training import linear_reward
 from rlshift.training.reward_model import UTILITIES
 
 ROLES = ("base", "sft", "tuned")
 TRAINED_PREFIX = "trained:"  # a reward model the reward-collapse chapter trains: trained:<utility>
+BOOK_PREFIX = "book:"  # a reward model committed with the book (training.linear_reward): book:<name>
 HUB_REWARD_MODEL = "OpenAssistant/reward-model-deberta-v3-large-v2"
 # Public reward models a study can name instead (the hub: not reachable here), with how each
 # reads (prompt, response): a text pair (DeBERTa cross-encoder) or its chat template.
@@ -45,31 +47,35 @@ def pair_params(tuned: bool = True) -> tuple[Param, ...]:
 
 
 def check_reward_model(parameter: str, spec: str, also: tuple[str, ...] = ()) -> None:
-    """A reward-model spec as the studies spell it: trained:<utility>, a hub id or a folder
-    (never a causal LM), or one of `also` (e.g. 'none')."""
+    """A reward-model spec as the studies spell it: trained:<utility>, book:<committed head>, a
+    hub id or a folder (never a causal LM), or one of `also` (e.g. 'none')."""
     if spec in also:
         return
     if spec.startswith(TRAINED_PREFIX):
         if spec[len(TRAINED_PREFIX):] not in UTILITIES:
             raise unknown("trained reward model", spec, [TRAINED_PREFIX + u for u in UTILITIES])
         return
+    if spec.startswith(BOOK_PREFIX):
+        if spec[len(BOOK_PREFIX):] not in linear_reward.committed():
+            raise unknown("committed reward model", spec, [BOOK_PREFIX + n for n in linear_reward.committed()])
+        return
     if models.describe_spec(spec)[0] == "embedded":
-        accepted = [TRAINED_PREFIX + u for u in UTILITIES] + [f"a hub id (e.g. {HUB_REWARD_MODEL})",
-                                                             "a local reward-model folder"] + [repr(a) for a in also]
+        accepted = ([TRAINED_PREFIX + u for u in UTILITIES] + [BOOK_PREFIX + n for n in linear_reward.committed()]
+                    + [f"a hub id (e.g. {HUB_REWARD_MODEL})", "a local reward-model folder"] + [repr(a) for a in also])
         raise InputError(f"parameter {parameter!r}: {spec!r} is a causal language model, not a reward model. "
                          f"Accepted: {', '.join(accepted)}.")
 
 
-def check_reward_models(value, required: bool = False) -> None:
+def check_reward_models(value, required: bool = False, parameter: str = "reward_models") -> None:
     """A list of reward-model specs, each as check_reward_model takes it; required: at least one."""
     if required and not value:
-        raise InputError("parameter 'reward_models' = []: the chapter needs at least one reward model. Accepted: "
-                         "'trained:<utility>', hub ids or folders.")
+        raise InputError(f"parameter {parameter!r} = []: the chapter needs at least one reward model. Accepted: "
+                         "'trained:<utility>', 'book:<name>', hub ids or folders.")
     for spec in value:
         if not isinstance(spec, str):
-            raise InputError(f"parameter 'reward_models': {spec!r} is not a string. Accepted: a list of "
+            raise InputError(f"parameter {parameter!r}: {spec!r} is not a string. Accepted: a list of "
                              f"reward-model specs.")
-        check_reward_model("reward_models", spec)
+        check_reward_model(parameter, spec)
 
 
 def reward_model_params(default: list[str], help: str, required: bool = False) -> tuple[Param, Param, Param]:

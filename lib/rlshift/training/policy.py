@@ -45,8 +45,8 @@ class TuneConfig:
     """Every setting that shapes the adapters; all of it goes into each stage's record."""
 
     base: str = "embedded:gemma-3-270m"
-    n_sft: int = 420  # chosen replies for SFT (all 420 of the train half that fit the budget)
-    n_dpo: int = 420  # preference pairs for DPO
+    n_sft: int | str = "all"  # chosen replies for SFT: a count, or every train-half dialogue whose chosen reply fits
+    n_dpo: int | str = "all"  # preference pairs for DPO: a count, or every pair whose two replies fit
     max_prompt_tokens: int = 96
     max_response_tokens: int = 64
     lora_r: int = 8
@@ -55,7 +55,8 @@ class TuneConfig:
     sft_learning_rate: float = 2e-4
     dpo_learning_rate: float = 1e-4
     beta: float = 0.1
-    epochs: int = 1
+    sft_epochs: int = 3  # one epoch left the end-of-turn token at log p -10.7 (bench/reply_endings.py)
+    dpo_epochs: int = 1
     batch_size: int = 4
     grad_accum: int = 2
     warmup_ratio: float = 0.1
@@ -63,15 +64,24 @@ class TuneConfig:
     seed: int = 0
 
     def check(self) -> "TuneConfig":
-        for name in ("n_sft", "n_dpo", "max_prompt_tokens", "max_response_tokens", "lora_r", "epochs",
-                     "batch_size", "grad_accum"):
+        for name in ("n_sft", "n_dpo", "max_prompt_tokens", "max_response_tokens", "lora_r", "sft_epochs",
+                     "dpo_epochs", "batch_size", "grad_accum"):
             value = getattr(self, name)
+            if name.startswith("n_") and value == "all":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name}={value!r} is not accepted: a positive integer.")
+                raise InputError(f"{name}={value!r} is not accepted: a positive integer"
+                                 + (" or 'all'." if name.startswith("n_") else "."))
         for name in ("sft_learning_rate", "dpo_learning_rate", "beta"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name}={getattr(self, name)!r} is not accepted: a positive number.")
         return self
+
+
+def recorded_config(stage: str = "gemma-3-270m-dpo") -> TuneConfig:
+    """The configuration a committed stage was trained with."""
+    fields = {f.name for f in dataclasses.fields(TuneConfig)} - {"target_modules"}
+    return TuneConfig(**{k: v for k, v in artifacts.training_record(stage)["config"].items() if k in fields})
 
 
 # ------------------------------------------------------------------ data
@@ -80,21 +90,24 @@ def chat_prompt(tokenizer, pair: PrefPair) -> str:
     return tokenizer.apply_chat_template(dialogue_messages(pair.prompt), tokenize=False, add_generation_prompt=True)
 
 
-def fits(tokenizer, pair: PrefPair, config: TuneConfig) -> bool:
+def fits(tokenizer, pair: PrefPair, config: TuneConfig, stage: str = "dpo") -> bool:
+    """Whether the prompt and the replies the stage trains on (SFT: the chosen one; DPO: both) fit."""
     try:
         prompt = chat_prompt(tokenizer, pair)
     except InputError:
         return False
     n_prompt = len(tokenizer(prompt, add_special_tokens=False).input_ids)
     n_reply = max(len(tokenizer(reply_text(r), add_special_tokens=False).input_ids)
-                  for r in (pair.chosen, pair.rejected))
+                  for r in ((pair.chosen,) if stage == "sft" else (pair.chosen, pair.rejected)))
     return n_prompt <= config.max_prompt_tokens and n_reply <= config.max_response_tokens
 
 
-def select_pairs(tokenizer, part: str, n: int, config: TuneConfig, mirror=None) -> tuple[list[PrefPair], dict]:
-    """n HH-RLHF pairs of one half that fit the length budget, drawn with the seed."""
+def select_pairs(tokenizer, part: str, n: int | str, config: TuneConfig, mirror=None,
+                 stage: str = "dpo") -> tuple[list[PrefPair], dict]:
+    """n HH-RLHF pairs (or 'all') of one half that fit the stage's length budget, drawn with the seed."""
     half = preferences.load("hh_rlhf", part, mirror)
-    usable = [p for p in half.pairs if fits(tokenizer, p, config)]
+    usable = [p for p in half.pairs if fits(tokenizer, p, config, stage)]
+    n = len(usable) if n == "all" else n
     if len(usable) < n:
         raise InputError(f"only {len(usable)} HH-RLHF pairs of the {part} half fit max_prompt_tokens="
                          f"{config.max_prompt_tokens} and max_response_tokens={config.max_response_tokens}; "
@@ -157,13 +170,6 @@ def probe_logprobs(model, tokenizer) -> list[float]:
     return out
 
 
-def write_probe(stage_dir: Path, model, tokenizer) -> None:
-    path = stage_dir / "record.json"
-    rec = json.loads(path.read_text())
-    rec["probe_logprobs"] = probe_logprobs(model, tokenizer)
-    path.write_text(json.dumps(rec, indent=2))
-
-
 # ------------------------------------------------------------------ training
 
 def library_versions() -> dict:
@@ -193,12 +199,12 @@ def lora_config(config):
                       target_modules=list(config.target_modules), task_type="CAUSAL_LM")
 
 
-def _common_args(config: TuneConfig, out: Path, learning_rate: float) -> dict:
+def _common_args(config: TuneConfig, out: Path, learning_rate: float, epochs: int) -> dict:
     import torch
 
     return dict(output_dir=str(out / "trainer"), per_device_train_batch_size=config.batch_size,
                 gradient_accumulation_steps=config.grad_accum, learning_rate=learning_rate,
-                num_train_epochs=config.epochs, lr_scheduler_type="linear", warmup_steps=config.warmup_ratio,
+                num_train_epochs=epochs, lr_scheduler_type="linear", warmup_steps=config.warmup_ratio,
                 logging_steps=1, save_strategy="no", report_to="none", seed=config.seed, data_seed=config.seed,
                 bf16=config.bf16, gradient_checkpointing=False, use_cpu=not torch.cuda.is_available(),
                 dataloader_num_workers=0, disable_tqdm=False,
@@ -221,24 +227,26 @@ def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     if stage == "sft":
-        args = SFTConfig(**_common_args(config, out, config.sft_learning_rate), packing=False,
+        args = SFTConfig(**_common_args(config, out, config.sft_learning_rate, config.sft_epochs), packing=False,
                          completion_only_loss=True)
         trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(sft_rows(pairs)),
                              processing_class=tokenizer, peft_config=lora_config(config))
     else:
-        args = DPOConfig(**_common_args(config, out, config.dpo_learning_rate), beta=config.beta,
+        args = DPOConfig(**_common_args(config, out, config.dpo_learning_rate, config.dpo_epochs), beta=config.beta,
                          loss_type=["sigmoid"])
         trainer = DPOTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(dpo_rows(pairs)),
                              processing_class=tokenizer, peft_config=lora_config(config))
     trainer.train()
     record = {"stage": stage, "config": dataclasses.asdict(config), "data": data_prov,
+              "epochs": config.sft_epochs if stage == "sft" else config.dpo_epochs,
               "earlier_stages": [p.name for p in earlier], "wall_seconds": round(time.time() - started, 1)}
-    return save_stage(trainer, tokenizer, out, record)
+    return save_stage(trainer, tokenizer, out, record, config, earlier)
 
 
-def save_stage(trainer, tokenizer, out: Path, record: dict, command: str | None = artifacts.RETRAIN_COMMAND) -> Path:
-    """A trained stage's adapter, its training log and its record (with the library versions,
-    steps, device, the command that retrains it and the PROBES' log-probs) written to `out`."""
+def save_stage(trainer, tokenizer, out: Path, record: dict, config, earlier: Sequence[Path] = (),
+               command: str | None = artifacts.RETRAIN_COMMAND) -> Path:
+    """A trained stage's adapter, log and record (library versions, steps, device, retrain command, and
+    the PROBES' log-probs read as the stage is loaded: the saved adapter merged into an fp32 base)."""
     import torch
 
     trainer.model.save_pretrained(out / "staging")
@@ -246,14 +254,15 @@ def save_stage(trainer, tokenizer, out: Path, record: dict, command: str | None 
         (out / "staging" / name).replace(out / name)
     adapter_cfg = json.loads((out / "adapter_config.json").read_text())
     adapter_cfg["base_model_name_or_path"] = "google/gemma-3-270m"  # the hub copy of the embedded base
+    adapter_cfg["target_modules"] = sorted(adapter_cfg["target_modules"])  # PEFT keeps a set: a fixed order
     (out / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2, sort_keys=True))
     (out / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     record = record | {"versions": library_versions(), "steps": trainer.state.global_step,
                        "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
                        "command": command}
+    loaded, _ = training_base(config, [*earlier, out])
+    record["probe_logprobs"] = probe_logprobs(loaded.eval(), tokenizer)
     (out / "record.json").write_text(json.dumps(record, indent=2))
-    trainer.model.eval()
-    write_probe(out, trainer.model, tokenizer)
     for leftover in ("staging", "trainer"):
         shutil.rmtree(out / leftover, ignore_errors=True)
     return out
@@ -377,7 +386,7 @@ def train_pair(config: TuneConfig, out_root: Path, mirror=None, stages: Sequence
     base = config.base.split(":", 1)[-1]
     dirs = {s: Path(out_root) / f"{base}-{s}" for s in STAGES}
     if "sft" in stages:
-        pairs, prov = select_pairs(tokenizer, "train", config.n_sft, config, mirror)
+        pairs, prov = select_pairs(tokenizer, "train", config.n_sft, config, mirror, stage="sft")
         progress(f"SFT on {len(pairs)} chosen replies -> {dirs['sft']}")
         train_stage("sft", config, pairs, prov, dirs["sft"])
     if "dpo" in stages:

@@ -59,7 +59,7 @@ from rlshift.training.utilities import (REWARD_SCALE, UTILITIES, inverse_utility
                                        log_sigmoid_utility, pair_loss, to_reward)
 
 BACKBONE = models.ENCODERS["all-minilm-l6-v2"]
-CODE_VERSION = "bt-v1"  # bump when the loop changes what it computes
+CODE_VERSION = "bt-v2"  # bump when the loop changes what it computes (v2: the truncation side is saved)
 
 
 # ------------------------------------------------------------------ backbone
@@ -243,12 +243,15 @@ def _reset_pooler(model) -> None:
 
 
 def _freeze(model, frozen_layers: int) -> None:
-    """Freeze the embeddings and the lowest `frozen_layers` encoder layers (0 = full fine-tune)."""
+    """Freeze the embeddings and the lowest `frozen_layers` layers (0 = full fine-tune), of an
+    encoder (BERT: the default backbone) or a decoder (Gemma, Llama: a causal LM's folder as
+    `backbone`, pooled at its last token by transformers' sequence classifier)."""
     if frozen_layers <= 0:
         return
     base = getattr(model, model.base_model_prefix)
-    base.embeddings.requires_grad_(False)
-    layers = base.encoder.layer
+    encoder = hasattr(base, "encoder")
+    (base.embeddings if encoder else base.embed_tokens).requires_grad_(False)
+    layers = base.encoder.layer if encoder else base.layers
     if frozen_layers > len(layers):
         raise InputError(f"frozen_layers={frozen_layers} is out of range: accepted 0..{len(layers)}.")
     for layer in layers[:frozen_layers]:
@@ -269,6 +272,7 @@ def train(pairs: Sequence[PrefPair], config: TrainConfig, out: Path, backbone: P
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(source)
     tokenizer.truncation_side = "left"  # long prompts lose their beginning, never the question
+    tokenizer.padding_side = "right"  # as models.load_reward_model scores (decoders' tokenizers pad left)
     with _quiet_transformers():  # the head is new by design: no "newly initialized" report
         model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -350,6 +354,7 @@ def _save(model, tokenizer, out: Path, record: dict, log: pd.DataFrame, heldout:
         cfg = json.loads((staging / "config.json").read_text())
         cfg["rlshift_weights_sha256"] = weights
         cfg["rlshift_reward_scale"] = record["reward_scale"]
+        cfg["rlshift_truncation_side"] = tokenizer.truncation_side  # as trained: long prompts lose their beginning
         (staging / "config.json").write_text(json.dumps(cfg, indent=2))
         (staging / "rlshift_training.json").write_text(json.dumps(
             dict(record, log=log.to_dict("records"), heldout=heldout.to_dict("records")), indent=1))

@@ -30,7 +30,7 @@ import numpy as np
 from rlshift import models
 from rlshift.data.preferences import PrefPair
 from rlshift.errors import InputError
-from rlshift.prompts import dialogue_messages
+from rlshift.prompts import dialogue_messages, with_chat_template
 from rlshift.timings import timed
 from rlshift.training import policy, reward_model
 from rlshift.training.utilities import to_reward
@@ -123,7 +123,23 @@ def train_rl(config: RLConfig, pairs: Sequence[PrefPair], data_prov: dict, rewar
     trainer.train()
     record = {"stage": STAGE, "config": dataclasses.asdict(config), "data": data_prov, "reward_model": reward_id,
               "earlier_stages": [p.name for p in earlier], "wall_seconds": round(time.time() - started, 1)}
-    return policy.save_stage(trainer, tokenizer, out, record, command=command)
+    return policy.save_stage(trainer, tokenizer, out, record, config, earlier, command=command)
+
+
+def train_stage(config: RLConfig, n_prompts: int | str, sft_dir: Path, reward_folder: Path, out: Path,
+                mirror=None, command: str | None = None) -> Path:
+    """The RL stage as the retrain script runs it: RLOO on `n_prompts` training-half HH-RLHF
+    prompts (a seeded draw of those whose prompt and chosen reply fit the SFT stage's budget),
+    rewarded by the reward model at `reward_folder` (trained on training halves only)."""
+    from transformers import AutoTokenizer
+
+    kind, name = models.describe_spec(config.base)
+    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(
+        models.embedded_path(name) if kind == "embedded" else config.base))
+    budget = dataclasses.replace(policy.TuneConfig(), seed=config.seed)
+    pairs, prov = policy.select_pairs(tokenizer, "train", n_prompts, budget, mirror, stage="sft")
+    reward = reward_function(reward_folder, int(reward_model.load_trained(reward_folder).record["config"]["max_length"]))
+    return train_rl(config, pairs, prov, reward, Path(reward_folder).name, out, earlier=[sft_dir], command=command)
 
 
 def trajectory(log: list[dict]) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rlshift import artifacts, prompts
+from rlshift import prompts
 from rlshift.cache import ScoreCache
 from rlshift.data import preferences, summaries
 from rlshift.engine import GenerationSettings, Scorer
@@ -101,11 +101,6 @@ def summaries_corpus(P: dict) -> Corpus:
 
 # ------------------------------------------------------------------ dialogues
 
-def training_config() -> policy.TuneConfig:
-    record = artifacts.training_record("gemma-3-270m-dpo")["config"]
-    return policy.TuneConfig(**{k: v for k, v in record.items() if k != "target_modules"})
-
-
 def short_id(prefix: str, key: str) -> str:
     return f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
@@ -129,16 +124,16 @@ def _other_set(name: str, P: dict) -> tuple[pd.DataFrame, dict]:
 
 
 def fitting_pairs(part: str, config: policy.TuneConfig, tokenizer, mirror) -> tuple[list, dict]:
-    """The pairs of one HH-RLHF half that pass the training length budget: for the training half,
-    what the stages were trained on (the record lists 420 drawn from the pairs that fit then)."""
+    """The pairs of one HH-RLHF half whose prompt and chosen reply pass the training length budget:
+    for the training half, the dialogues the SFT stage was trained on (n_sft 'all')."""
     half = preferences.load("hh_rlhf", part, mirror)
-    usable = [p for p in half.pairs if policy.fits(tokenizer, p, config)]
+    usable = [p for p in half.pairs if policy.fits(tokenizer, p, config, stage="sft")]
     return usable, dict(half.provenance, fit=len(usable), budget=f"prompt <= {config.max_prompt_tokens} tokens, "
-                        f"replies <= {config.max_response_tokens}")
+                        f"chosen reply <= {config.max_response_tokens}")
 
 
 def dialogues_corpus(P: dict) -> Corpus:
-    config = training_config()
+    config = policy.recorded_config()
     tokenizer = prompts.with_chat_template(base_tokenizer())
     trained, train_prov = fitting_pairs("train", config, tokenizer, P["data_mirror"])
     heldout, eval_prov = fitting_pairs("eval", config, tokenizer, P["data_mirror"])

@@ -14,7 +14,7 @@ from rlshift.studies.reward_collapse.analysis import (headline, accuracy_board, 
                                                       share_difference_test, text_hash, within_prompt, within_prompt_z, ground_truth, heldout_table,
                                                       polarization, sample_summary, shape_comparison,
                                                       training_curves, training_tables)
-from rlshift.studies.reward_collapse.inputs import (Prepared, RewardModelEntry, contamination, data_table,
+from rlshift.studies.reward_collapse.inputs import (Prepared, RewardModelEntry, committed_accuracy, contamination, data_table,
                                                     load_external_models, model_table, prepare, reward_model_entries,
                                                     score_all, score_training, train_reward_models, training_items)
 from rlshift.studies.reward_collapse.samples import (ANNOTATION_LABELS, annotation_sheet, generate_samples, judge_boolq,
@@ -23,7 +23,7 @@ from rlshift.studies.reward_collapse.params import IMPLICIT, PARAMS, TRAINED_PRE
 from rlshift.studies.reward_collapse.verdicts import contamination_summary, verdicts
 
 __all__ = ["headline", "ANNOTATION_LABELS", "IMPLICIT", "PARAMS", "Prepared", "RewardModelEntry", "TRAINED_PREFIX", "annotation_agreement",
-           "annotation_sheet", "contamination", "contamination_summary", "data_table", "describe", "figures", "generate_samples", "ground_truth",
+           "annotation_sheet", "committed_accuracy", "contamination", "contamination_summary", "data_table", "describe", "figures", "generate_samples", "ground_truth",
            "heldout_table", "judge_boolq", "load_external_models", "model_table", "open_prompt", "polarization",
            "prepare", "reward_model_entries", "reward_model_names", "sample_summary", "score_all", "score_samples",
            "score_training", "shape_comparison", "train_reward_models", "training_curves", "training_items",

@@ -4,6 +4,7 @@ model's own answers, and the annotation sheet people label them in."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,9 @@ from rlshift.errors import InputError
 from rlshift.requests import Request, RewardItem
 from rlshift.studies import common
 from rlshift.studies.reward_collapse.analysis import contamination as contamination_table
+from rlshift.studies.common import BOOK_PREFIX
 from rlshift.studies.reward_collapse.params import IMPLICIT, TRAINED_PREFIX
-from rlshift.training import reward_model
+from rlshift.training import linear_reward, reward_model
 
 TEMPLATE_VERSION = "rc-v1"
 # What the plan's reward model was trained on (its model card), so the book can say whether an
@@ -146,11 +148,27 @@ def load_implicit(P: dict) -> RewardModelEntry:
                                        f"beta = {record['config']['beta']})")
 
 
+def load_committed(spec: str, P: dict) -> RewardModelEntry:
+    """A reward model committed with the book (training.linear_reward), fitted on every preference
+    set's training half: this chapter's evaluation halves are held out from it."""
+    trained = reward_model.load_trained(linear_reward.build(spec[len(BOOK_PREFIX):]))
+    loaded = models.load_reward_model(str(trained.path), quantize=P["quantize"])
+    counts = ", ".join(f"{k} ({v} pairs)" for k, v in trained.record["train_pairs"].items())
+    return RewardModelEntry(spec, loaded, trained.utility, trained.reward_scale, input_form="pair",
+                            max_length=int(trained.record["config"]["max_length"]),
+                            trained_on=f"training halves: {counts}")
+
+
+def committed_accuracy(entry: RewardModelEntry) -> pd.DataFrame:
+    """A committed head's pairwise accuracy per evaluation half and overall, from its record."""
+    return reward_model.load_trained(Path(entry.loaded.info["source"])).accuracy()
+
+
 def load_external_models(names: list[str], P: dict) -> list[RewardModelEntry]:
-    """Every named reward model that is not trained here (a hub or local model, the DPO stage's
-    implicit reward), loaded before any training."""
-    return [load_implicit(P) if n == IMPLICIT else load_external(n, P) for n in names
-            if not n.startswith(TRAINED_PREFIX)]
+    """Every named reward model that is not trained here (a hub or local model, a committed one,
+    the DPO stage's implicit reward), loaded before any training."""
+    return [load_implicit(P) if n == IMPLICIT else load_committed(n, P) if n.startswith(BOOK_PREFIX)
+            else load_external(n, P) for n in names if not n.startswith(TRAINED_PREFIX)]
 
 
 def train_reward_models(P: dict, prep: Prepared, progress: bool = True) -> dict[str, reward_model.TrainedRewardModel]:
@@ -190,12 +208,16 @@ def contamination(entries: list[RewardModelEntry], prep: Prepared) -> pd.DataFra
     """Which evaluation prompts (BoolQ questions, each free-form set's prompts) are in each reward
     model's training data (analysis.contamination): every pair a model trained here was fitted
     on, its held-out share included; for the implicit reward, the whole HH-RLHF training half its
-    stages' pairs were drawn from; a hub model's data is not checkable offline."""
+    stages' pairs were drawn from; for a committed head, the pairs it was fitted on; a hub
+    model's data is not checkable offline."""
     evaluation = {"boolq": [r["question"] for r in prep.boolq],
                   **{name: [p.prompt for p in s.pairs] for name, s in prep.open_sets.items()}}
     seen = {e.name: [p.prompt for p in prep.train] for e in entries if e.trained is not None}
     if any(e.name == IMPLICIT for e in entries):  # its SFT and DPO pairs were drawn from this half
         seen[IMPLICIT] = [p.prompt for p in preferences.load("hh_rlhf", "train", prep.mirror).pairs]
+    for e in entries:
+        if e.name.startswith(BOOK_PREFIX):
+            seen[e.name] = linear_reward.training_prompts(Path(e.loaded.info["source"]), prep.mirror)
     return contamination_table(evaluation, {e.name: seen.get(e.name) for e in entries})
 
 

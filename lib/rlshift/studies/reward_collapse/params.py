@@ -39,10 +39,15 @@ def _check_nonempty(name):
 
 PARAMS = Schema(
     Param("reward_model", str, "trained:standard",
-          "The reward model of the main analysis: 'trained:<utility>' (trained in the book), 'implicit:dpo', a hub "
+          "The reward model of the main analysis: 'trained:<utility>' (trained in the book), 'book:<name>' (committed "
+          "with it), 'implicit:dpo', a hub "
           "id (the plan's OpenAssistant/reward-model-deberta-v3-large-v2, or another of common.HUB_REWARD_MODELS) "
           "or a local folder.",
           check=lambda v: common.check_reward_model("reward_model", v, also=(IMPLICIT,))),
+    Param("committed_reward_models", list, [common.BOOK_PREFIX + "gemma-3-270m-linear"],
+          "Reward models committed with the book ('book:<name>': a linear Bradley-Terry head on the embedded Gemma's "
+          "own features, fitted on every preference set's training half), analysed beside the others; [] for none.",
+          check=lambda v: common.check_reward_models(v, parameter="committed_reward_models")),
     Param("implicit_reward", bool, True, "Also analyse the DPO stage's implicit reward beta * log(pi_dpo / pi_sft) "
           "(the preference model DPO trains; pairs whose SFT and DPO stages were trained in the book)."),
     Param("trained_utilities", list, list(UTILITIES),
@@ -95,8 +100,9 @@ PARAMS = Schema(
 )
 
 
-def reward_model_names(reward_model: str, trained_utilities, implicit: bool = False) -> list[str]:
-    """The main reward model first, then every trained one, then the DPO stage's implicit
-    reward (each once)."""
-    names = [reward_model] + [TRAINED_PREFIX + u for u in trained_utilities] + ([IMPLICIT] if implicit else [])
+def reward_model_names(reward_model: str, trained_utilities, implicit: bool = False, committed=()) -> list[str]:
+    """The main reward model first, then every trained one, then the committed ones, then the
+    DPO stage's implicit reward (each once)."""
+    names = ([reward_model] + [TRAINED_PREFIX + u for u in trained_utilities] + list(committed)
+             + ([IMPLICIT] if implicit else []))
     return list(dict.fromkeys(names))

@@ -47,10 +47,10 @@ def role_specs(P: dict) -> tuple[dict[str, str], policy.TuneConfig, dict[str, Pa
     catalogue), or adapters retrained now into the cache and merged into local folders."""
     committed = models.pair(PAIR).stages()
     if not P["retrain"]:
-        config = policy.TuneConfig(**{k: v for k, v in artifacts.training_record("gemma-3-270m-dpo")["config"].items()
-                                      if k != "target_modules"})
+        config = policy.recorded_config()
         return committed, config, {s: artifacts.ADAPTER_DIR / f"gemma-3-270m-{s}" for s in policy.STAGES}
-    config = dataclasses.replace(policy.TuneConfig(), n_sft=P["n_sft"], n_dpo=P["n_dpo"], epochs=P["epochs"],
+    config = dataclasses.replace(policy.TuneConfig(), n_sft=P["n_sft"], n_dpo=P["n_dpo"],
+                                 sft_epochs=P["sft_epochs"], dpo_epochs=P["dpo_epochs"],
                                  seed=P["train_seed"]).check()
     key = hashlib.sha256(repr(dataclasses.asdict(config)).encode()).hexdigest()[:12]
     root = paths.cache_dir() / "adapters" / key

@@ -11,7 +11,8 @@ import pandas as pd
 from rlshift.cache import ScoreCache
 from rlshift.requests import RewardItem
 from rlshift.studies import reward_collapse as rc
-from rlshift.studies.reward_collapse.inputs import RewardModelEntry, load_external, score as score_rewards
+from rlshift.studies.common import BOOK_PREFIX
+from rlshift.studies.reward_collapse.inputs import RewardModelEntry, score as score_rewards
 from rlshift.studies.tuned_pair.params import NO_JUDGE, TRAINED_PREFIX
 
 JUDGE_TEMPLATE = "tp-judge-v1"
@@ -21,7 +22,8 @@ JUDGE_TEMPLATE = "tp-judge-v1"
 class Judge:
     entry: RewardModelEntry
     settings: dict  # the reward-collapse chapter's parameters it was loaded or trained with
-    training_accuracy: pd.DataFrame  # a trained judge's accuracy on its own held-out share (else empty)
+    training_accuracy: pd.DataFrame  # a trained judge's accuracy on its own held-out share, a committed
+    # head's on the evaluation halves (else empty)
 
     @property
     def name(self) -> str:
@@ -44,12 +46,15 @@ def judge_settings(P: dict) -> dict:
 
 def load_judge(P: dict, progress: bool = False) -> Judge | None:
     """The judge named by P['judge'] (None for 'none'): trained now or loaded from the cache
-    (trained:<utility>), else loaded from the hub or a folder (which fails fast offline)."""
+    (trained:<utility>), built from a committed head (book:<name>), else loaded from the hub or a
+    folder (which fails fast offline)."""
     if P["judge"] == NO_JUDGE:
         return None
     settings = judge_settings(P)
     if not P["judge"].startswith(TRAINED_PREFIX):
-        return Judge(load_external(P["judge"], settings), settings, pd.DataFrame())
+        entry = rc.load_external_models([P["judge"]], settings)[0]
+        committed = P["judge"].startswith(BOOK_PREFIX)  # its accuracy on the evaluation halves, from its record
+        return Judge(entry, settings, rc.committed_accuracy(entry) if committed else pd.DataFrame())
     prep = rc.prepare(settings)
     trained = rc.train_reward_models(settings, prep, progress=progress)
     entry = rc.reward_model_entries([], trained, [P["judge"]])[0]

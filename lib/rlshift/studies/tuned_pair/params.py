@@ -30,9 +30,12 @@ def _check_judge_settings(table) -> None:
 
 PARAMS = Schema(
     Param("retrain", bool, False, "Train the adapters afresh (into the cache) instead of loading the committed ones."),
-    Param("n_sft", int, TuneConfig.n_sft, "SFT examples when retraining.", minimum=1),
-    Param("n_dpo", int, TuneConfig.n_dpo, "DPO pairs when retraining.", minimum=1),
-    Param("epochs", int, TuneConfig.epochs, "Epochs per stage when retraining.", minimum=1),
+    Param("n_sft", (int, str), TuneConfig.n_sft, "SFT examples when retraining ('all' that fit, or a count).",
+          check=lambda v: _check_count("n_sft", v)),
+    Param("n_dpo", (int, str), TuneConfig.n_dpo, "DPO pairs when retraining ('all' that fit, or a count).",
+          check=lambda v: _check_count("n_dpo", v)),
+    Param("sft_epochs", int, TuneConfig.sft_epochs, "SFT epochs when retraining.", minimum=1),
+    Param("dpo_epochs", int, TuneConfig.dpo_epochs, "DPO epochs when retraining.", minimum=1),
     Param("train_seed", int, TuneConfig.seed, "Training seed when retraining (LoRA initialisation and data order; "
           "a second seed of the committed pair is train_seed = 1).", minimum=0),
     Param("n_heldout", int, 160, "Held-out HH-RLHF pairs (the eval half) scored by every role.", minimum=2),

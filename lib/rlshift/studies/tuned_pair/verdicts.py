@@ -169,7 +169,7 @@ def endings(lengths: pd.DataFrame) -> str:
 def limits(pair, retrained: bool, records: dict) -> str:
     """The pair's caveat from its catalogue record, and what training recorded."""
     sizes = ", ".join(f"{stage.upper()} on {r['data']['n']} {r['data']['dataset']} examples for "
-                      f"{r['config']['epochs']} epoch(s), {r['wall_seconds'] / 60:.0f} min on {r['device']} "
+                      f"{r['epochs']} epoch(s) ({r['steps']} steps), {r['wall_seconds'] / 60:.0f} min on {r['device']} "
                       f"({r['threads']} threads)" for stage, r in records.items())
     text = f"**Limits.** Training: {sizes}. "
     if pair is None:
