@@ -34,7 +34,7 @@ from rlshift.data.preferences import PrefPair
 from rlshift.engine.rewards import encode
 from rlshift.errors import InputError
 from rlshift.requests import RewardItem
-from rlshift.training.reward_model import CODE_VERSION, heldout_accuracy
+from rlshift.training.reward_model import CODE_VERSION, heldout_accuracy, quiet_transformers
 from rlshift.training.utilities import REWARD_SCALE
 from rlshift.wheels import sha256_file
 
@@ -86,14 +86,8 @@ def truncated_classifier(base: Path, layer: int):
     tokenizer = AutoTokenizer.from_pretrained(base)
     tokenizer.padding_side, tokenizer.truncation_side = "right", "left"
     config.pad_token_id = tokenizer.pad_token_id
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the dropped layers and the new head are reported otherwise
-    try:
+    with quiet_transformers():  # the dropped layers and the new head are reported otherwise
         model = AutoModelForSequenceClassification.from_pretrained(base, config=config, dtype=torch.float32)
-    finally:
-        hf_logging.set_verbosity(verbosity)
     with torch.no_grad():
         model.score.weight.zero_()
     return model.eval(), tokenizer

@@ -376,13 +376,8 @@ def train_pair(config: TuneConfig, out_root: Path, mirror=None, stages: Sequence
                progress=print) -> dict[str, Path]:
     """SFT then DPO, each stage's adapter written to out_root/<base>-<stage>; the DPO stage
     trains on top of the SFT adapter found there."""
-    from transformers import AutoTokenizer
-
     config.check()
-
-    kind, name = models.describe_spec(config.base)
-    source = models.embedded_path(name) if kind == "embedded" else config.base
-    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(source))
+    tokenizer = with_chat_template(models.load_tokenizer(config.base))
     base = config.base.split(":", 1)[-1]
     dirs = {s: Path(out_root) / f"{base}-{s}" for s in STAGES}
     if "sft" in stages:

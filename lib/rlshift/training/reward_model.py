@@ -214,7 +214,7 @@ def _evaluate(model, tokenizer, held: Sequence[PrefPair], config: TrainConfig) -
 # ------------------------------------------------------------------ training
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
@@ -273,7 +273,7 @@ def train(pairs: Sequence[PrefPair], config: TrainConfig, out: Path, backbone: P
     tokenizer = AutoTokenizer.from_pretrained(source)
     tokenizer.truncation_side = "left"  # long prompts lose their beginning, never the question
     tokenizer.padding_side = "right"  # as models.load_reward_model scores (decoders' tokenizers pad left)
-    with _quiet_transformers():  # the head is new by design: no "newly initialized" report
+    with quiet_transformers():  # the head is new by design: no "newly initialized" report
         model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
     device = "cuda" if torch.cuda.is_available() else "cpu"  # fp32 either way
@@ -345,7 +345,7 @@ def train(pairs: Sequence[PrefPair], config: TrainConfig, out: Path, backbone: P
 
 def _save(model, tokenizer, out: Path, record: dict, log: pd.DataFrame, heldout: pd.DataFrame) -> None:
     with artifacts.building(out, {"trained": record}) as staging:
-        with _quiet_transformers():
+        with quiet_transformers():
             model.to("cpu").save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         # the weights' sha256 goes into config.json, so the revision that rlshift.models derives

@@ -131,11 +131,7 @@ def train_stage(config: RLConfig, n_prompts: int | str, sft_dir: Path, reward_fo
     """The RL stage as the retrain script runs it: RLOO on `n_prompts` training-half HH-RLHF
     prompts (a seeded draw of those whose prompt and chosen reply fit the SFT stage's budget),
     rewarded by the reward model at `reward_folder` (trained on training halves only)."""
-    from transformers import AutoTokenizer
-
-    kind, name = models.describe_spec(config.base)
-    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(
-        models.embedded_path(name) if kind == "embedded" else config.base))
+    tokenizer = with_chat_template(models.load_tokenizer(config.base))
     budget = dataclasses.replace(policy.TuneConfig(), seed=config.seed)
     pairs, prov = policy.select_pairs(tokenizer, "train", n_prompts, budget, mirror, stage="sft")
     reward = reward_function(reward_folder, int(reward_model.load_trained(reward_folder).record["config"]["max_length"]))
