@@ -9,8 +9,9 @@ state after every layer at its last token, and the mean over the response's toke
 Bradley-Terry head r = w . h (logistic regression on chosen - rejected differences, both signs,
 no intercept) is fitted on the sets' training halves; its layer, feature and strength C are
 chosen by 5-fold cross-validation over training prompts (rlshift.training.linear_reward's fit),
-then the one chosen head is scored on each set's whole evaluation half (Wilson 95% intervals), which neither the fit nor the choice
-saw. A benchmark, not a test: 21.6 minutes for Gemma on HH-RLHF on this 2-core CPU (README).
+then the one chosen head is scored on each set's whole evaluation half (Wilson 95% intervals),
+which neither the fit nor the choice saw. A benchmark, not a test: 21.6 minutes for Gemma on
+HH-RLHF on this 2-core CPU (README).
 """
 from __future__ import annotations
 

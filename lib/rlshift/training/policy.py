@@ -226,19 +226,20 @@ def train_stage(stage: str, config: TuneConfig, pairs: Sequence[PrefPair], data_
     model, tokenizer = training_base(config, earlier)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    epochs = config.sft_epochs if stage == "sft" else config.dpo_epochs
     if stage == "sft":
-        args = SFTConfig(**_common_args(config, out, config.sft_learning_rate, config.sft_epochs), packing=False,
+        args = SFTConfig(**_common_args(config, out, config.sft_learning_rate, epochs), packing=False,
                          completion_only_loss=True)
         trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(sft_rows(pairs)),
                              processing_class=tokenizer, peft_config=lora_config(config))
     else:
-        args = DPOConfig(**_common_args(config, out, config.dpo_learning_rate, config.dpo_epochs), beta=config.beta,
+        args = DPOConfig(**_common_args(config, out, config.dpo_learning_rate, epochs), beta=config.beta,
                          loss_type=["sigmoid"])
         trainer = DPOTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(dpo_rows(pairs)),
                              processing_class=tokenizer, peft_config=lora_config(config))
     trainer.train()
     record = {"stage": stage, "config": dataclasses.asdict(config), "data": data_prov,
-              "epochs": config.sft_epochs if stage == "sft" else config.dpo_epochs,
+              "epochs": epochs,
               "earlier_stages": [p.name for p in earlier], "wall_seconds": round(time.time() - started, 1)}
     return save_stage(trainer, tokenizer, out, record, config, earlier)
 

@@ -78,10 +78,12 @@ def rl_rows(pairs: Sequence[PrefPair]) -> list[dict]:
     return [{"prompt": dialogue_messages(p.prompt), "rm_prompt": p.prompt} for p in pairs]
 
 
-def reward_function(folder: Path, max_length: int) -> Callable:
+def reward_function(folder: Path, max_length: int | None = None) -> Callable:
     """The reward model at `folder` as RLOOTrainer's reward function: a reply's reward given the
-    HH transcript of its prompt, on the scale the model was trained on."""
+    HH transcript of its prompt, on the scale the model was trained on (and, by default, read to
+    the length it was trained on)."""
     trained = reward_model.load_trained(folder)
+    max_length = max_length or int(trained.record["config"]["max_length"])
     loaded = models.load_reward_model(str(folder), quantize="fp32")
 
     def reward(prompts, completions, rm_prompt, **_) -> list[float]:
@@ -134,7 +136,7 @@ def train_stage(config: RLConfig, n_prompts: int | str, sft_dir: Path, reward_fo
     tokenizer = with_chat_template(models.load_tokenizer(config.base))
     budget = dataclasses.replace(policy.TuneConfig(), seed=config.seed)
     pairs, prov = policy.select_pairs(tokenizer, "train", n_prompts, budget, mirror, stage="sft")
-    reward = reward_function(reward_folder, int(reward_model.load_trained(reward_folder).record["config"]["max_length"]))
+    reward = reward_function(reward_folder)
     return train_rl(config, pairs, prov, reward, Path(reward_folder).name, out, earlier=[sft_dir], command=command)
 
 
