@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -76,3 +77,30 @@ def test_two_processes_share_one_cache(tmp_path, smollm2):
     first, second = (pd.read_csv(tmp_path / f"{i}.csv") for i in range(2))
     pd.testing.assert_frame_equal(first, second, check_exact=False, atol=1e-5)
     assert len(ScoreCache(cache)) == 40
+
+
+OPEN_AT_ONCE = """
+import sys, time, warnings
+warnings.simplefilter("error")  # a cache moved aside as damaged warns: that is the failure sought
+from rlshift.cache import ScoreCache
+folder, start, name = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+while time.time() < start:
+    pass
+cache = ScoreCache(folder)
+cache.put_many([dict(key=name, model="m", verb="v", template="t", data_version="d", item_id=name,
+                     params={}, value=1.0)])
+"""
+
+
+def test_processes_opening_one_new_cache_at_once_do_not_call_it_damaged(tmp_path):
+    """Several sweep jobs starting on one new cache_dir: changing the journal mode answers 'locked' at
+    once, and treating that as damage moved the live file aside under the other process."""
+    for round_ in range(4):
+        folder = tmp_path / f"cache{round_}"
+        start = time.time() + 1.5
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(folder), str(start), f"p{i}"],
+                                  stderr=subprocess.PIPE, text=True) for i in range(4)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), [e[-1500:] for e in errors if e]
+        assert not list(folder.glob("*.damaged-*"))
+        assert len(ScoreCache(folder)) == 4

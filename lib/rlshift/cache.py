@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sqlite3
 import time
 import warnings
@@ -40,11 +41,20 @@ _COLUMNS = "key, model, verb, template, data_version, item_id, params, value"
 FILE = "scores.sqlite"
 MARKER = "rlshift-score-cache"  # beside the database: this folder is a score cache the project made
 _OWN = (FILE, FILE + "-wal", FILE + "-shm", FILE + "-journal", MARKER)  # -journal: before WAL mode is set
+_WAIT_S = 120  # how long a process waits for another to release the file
 _ACCEPTED = f"a folder (created if missing) that holds only the score cache ({FILE}, its journal files, {MARKER})"
 
 
 class CacheWriteError(RuntimeError):
     """The cache could not store a finished batch (disk full, read-only, locked too long)."""
+
+
+def _busy(err: Exception) -> bool:
+    """SQLite's 'busy' or 'locked': another process holds the file, which is not damage."""
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return isinstance(err, sqlite3.OperationalError) and "locked" in str(err)
 
 
 def make_key(**parts) -> str:
@@ -100,17 +110,32 @@ class ScoreCache:
         try:
             self._db = self._open(self.path)
             if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                self._db.close()
                 raise sqlite3.DatabaseError("quick_check failed")
         except sqlite3.DatabaseError as err:
+            if _busy(err):
+                raise CacheWriteError(f"score cache {self.path} stayed locked by another process for "
+                                      f"{_WAIT_S} s ({err}); nothing was changed. Try again when it is free.") from err
             self._db = self._salvage(err)
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, timeout=120, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(_SCHEMA)
-        return db
+        """Connect, set WAL mode and the schema. Another process opening the same new file at the same
+        moment makes SQLite answer 'locked' at once, whatever the busy timeout (changing the journal
+        mode takes an exclusive lock), so busy answers are retried here: they are not damage."""
+        deadline = time.monotonic() + _WAIT_S
+        while True:
+            db = sqlite3.connect(path, timeout=_WAIT_S, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(_SCHEMA)
+                return db
+            except sqlite3.DatabaseError as err:
+                db.close()
+                if not _busy(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.02, 0.2))
 
     def _salvage(self, err: Exception) -> sqlite3.Connection:
         """Move the damaged file aside and carry every still-readable row into a fresh one."""
