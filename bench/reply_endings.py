@@ -1,7 +1,8 @@
 """Do the controlled pair's replies end? The share of sampled replies that end before the token limit (issue 16).
 
     RLSHIFT_DATA_MIRROR=../shared/data python bench/reply_endings.py \
-        [--models embedded:gemma-3-270m-sft embedded:gemma-3-270m-dpo] [--prompts 64] [--max-new-tokens 48 128]
+        [--models embedded:gemma-3-270m-sft embedded:gemma-3-270m-dpo embedded:gemma-3-270m-rl] \
+        [--prompts 64] [--max-new-tokens 48 128]
 
 Each stage replies once to each of the first `--prompts` held-out HH-RLHF prompts that fit the
 training budget (the tuned-pair chapter's held-out draw), in the chat template, sampled at
@@ -49,7 +50,8 @@ def end_logprobs(loaded, pairs) -> list[tuple[float, bool]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=["embedded:gemma-3-270m-sft", "embedded:gemma-3-270m-dpo"])
+    ap.add_argument("--models", nargs="+",
+                    default=["embedded:gemma-3-270m-sft", "embedded:gemma-3-270m-dpo", "embedded:gemma-3-270m-rl"])
     ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--max-new-tokens", type=int, nargs="+", default=[48, 128])
     ap.add_argument("--seed", type=int, default=0)

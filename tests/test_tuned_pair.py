@@ -100,18 +100,19 @@ def test_kl_tables_average_one_pool_and_the_policys_own_replies():
     div = _div({"SFT | chat": 3.0, "DPO | chat": 1.0, "SFT + format (each as used)": 2.0}, own_extra=0.3)
     kl = tp.kl_table(div, n_resamples=200).set_index("contrast")
     prompt_mean = np.mean([i / 10 for i in range(4)])
-    assert kl.loc["SFT | chat", "kl_pool"] == pytest.approx(3.0 + prompt_mean + 0.3 / 3)  # 1 of 3 replies is sft's
+    share = 1 / len(tp.SAMPLERS)  # one of the pool's replies to a prompt is sft's
+    assert kl.loc["SFT | chat", "kl_pool"] == pytest.approx(3.0 + prompt_mean + 0.3 * share)
     assert kl.loc["SFT | chat", "kl_own"] == pytest.approx(3.0 + prompt_mean + 0.3)
     assert np.isnan(kl.loc["SFT | raw", "kl_own"])  # nobody sampled in sft-raw
     assert kl.loc["SFT | chat", "pool_low"] <= kl.loc["SFT | chat", "kl_pool"] <= kl.loc["SFT | chat", "pool_high"]
-    assert kl.loc["SFT | chat", "n_prompts"] == 4 and kl.loc["SFT | chat", "irregular_replies"] == 3
+    assert kl.loc["SFT | chat", "n_prompts"] == 4 and kl.loc["SFT | chat", "irregular_replies"] == len(tp.SAMPLERS)
     tests = tp.kl_tests(div, n_resamples=200).set_index("comparison")
     assert tests.loc["SFT | chat > DPO | chat (pool)", "difference"] == pytest.approx(2.0)
     assert tests.loc["SFT | chat > DPO | chat (pool)", "p_greater"] == pytest.approx(1 / 16)  # exact: 2^4 sign flips
     flipped = tp.kl_tests(_div({"SFT | chat": 1.0, "DPO | chat": 3.0}), n_resamples=200).set_index("comparison")
     assert flipped.loc["SFT | chat > DPO | chat (pool)", "p_greater"] == 1.0
     fmt = tp.format_table(div, n_resamples=200).set_index("stage")
-    c, m = 3.0 + prompt_mean + 0.1, 2.0 + prompt_mean + 0.1
+    c, m = 3.0 + prompt_mean + 0.3 * share, 2.0 + prompt_mean + 0.3 * share
     assert fmt.loc["SFT", "format_share"] == pytest.approx(1 - m / c)
     assert fmt.loc["SFT", "chat_specific"] == pytest.approx(1 - (1.0 + prompt_mean) / c)  # SFT | raw: no own replies
 
@@ -290,10 +291,11 @@ def test_notebook_runs_with_small_parameters(quick_book):
     text = notebook_text(nb)
     for heading in ("**Did DPO learn the held-out preference?**", "**Stage by stage.**",
                     "**How far each stage moved.**", "**How much of it is the format.**",
-                    "**Win rate against the chosen reply**", "**Limits.**", "**Recipe:**"):
+                    "**Win rate against the chosen reply**", "**The RL stage.**", "**Limits.**", "**Recipe:**"):
         assert heading in text, heading
     assert "Traceback" not in text and models.pair(tp.PAIR).caveat in text
-    assert "embedded:gemma-3-270m-dpo" in text and "(committed adapters)" in text
+    assert "embedded:gemma-3-270m-dpo" in text and "embedded:gemma-3-270m-rl" in text and "(committed adapters)" in text
+    assert "optimised RM: book:gemma-3-270m-linear" in text
     assert "format | base" in text and "DPO implicit reward (circular, secondary)" in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 6
@@ -342,3 +344,60 @@ def test_endings_verdict_names_roles_cut_off_more_often_than_hh_replies_would_be
     none = tp.endings(table((0.6, 0.9), (0.7, 0.85)))
     assert "No role ended distinguishably less often" in none
     assert "would fit" not in tp.endings(table((0.1, 0.3), (0.2, 0.5), fit=None))
+
+
+def _replies_and_readings(rl_gain: float, judge_gain: float, n: int = 12):
+    """Replies of sft, tuned and rl to n prompts; the RL's log-prob of its own replies 2 nats above
+    SFT's (the tuned role's 1), and two readings: the optimised one, where RL gains `rl_gain`,
+    and a judge, where it gains `judge_gain` (both plus prompt noise shared by the roles)."""
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=n)
+    rows, logp, opt, judge = [], {r: [] for r in ("sft", "tuned", "rl")}, [], []
+    for role, lift in (("sft", 0.0), ("tuned", 1.0), ("rl", 2.0)):
+        for i in range(n):
+            rows.append({"item_id": f"hh-{i}", "role": role})
+            for reader in logp:
+                logp[reader].append(-20.0 + (lift if reader == role else 0.0) + 0.1 * noise[i])
+            opt.append(noise[i] + (rl_gain if role == "rl" else 0.0) + 0.05 * rng.normal())
+            judge.append(noise[i] + (judge_gain if role == "rl" else 0.0) + 0.05 * rng.normal())
+    replies = pd.DataFrame(rows)
+    logp = {r: pd.Series(v, index=replies.index) for r, v in logp.items()}
+    rewards = {"opt": pd.Series(opt, index=replies.index), "judge": pd.Series(judge, index=replies.index)}
+    return replies, logp, rewards
+
+
+def test_reward_kl_frontier_and_paired_gains():
+    replies, logp, rewards = _replies_and_readings(rl_gain=1.0, judge_gain=0.0)
+    front = tp.frontier(replies, logp, rewards, n_resamples=200).set_index(["stage", "reading"])
+    assert front.loc[("RL", "opt"), "kl"] == pytest.approx(2.0)
+    assert front.loc[("DPO", "opt"), "kl"] == pytest.approx(1.0)
+    assert front.loc[("SFT", "opt"), "kl"] == pytest.approx(0.0)
+    assert front.loc[("RL", "opt"), "reward"] - front.loc[("SFT", "opt"), "reward"] == pytest.approx(1.0, abs=0.05)
+    g = tp.gains(replies, logp, rewards, n_resamples=200).set_index(["stage", "reading"])
+    assert g.loc[("RL", "opt"), "ci_low"] > 0 and g.loc[("RL", "opt"), "p_holm"] < 0.05
+    assert g.loc[("RL", "judge"), "ci_low"] < 0 < g.loc[("RL", "judge"), "ci_high"]
+    assert set(g.index.get_level_values("stage")) == {"DPO", "RL"}
+
+
+def test_rl_verdict_branches():
+    traj = pd.DataFrame({"step": range(1, 9), "reward": [0.0, 0.2, 0.1, 0.3, 0.5, 0.6, 0.7, 0.9],
+                         "kl": [0.0] * 4 + [0.02] * 4, "length": [30.0] * 8, "cut_off": [0.1] * 8})
+    traj = traj.assign(kl_per_reply=traj["kl"] * 30)
+
+    def verdict(rl_gain, judge_gain, state="informative"):
+        replies, logp, rewards = _replies_and_readings(rl_gain, judge_gain)
+        front = tp.frontier(replies, logp, rewards, n_resamples=200)
+        return tp.rl_stage(traj, front, tp.gains(replies, logp, rewards, n_resamples=200), "opt", {"judge": state})
+
+    hacked = verdict(1.0, 0.0)
+    assert "went from +0.10 (first 2 steps) to +0.80 (last 2)" in hacked and "0.60 per reply" in hacked
+    assert "the pattern reward hacking predicts" in hacked and "the optimised reward rose during training" in hacked
+    made = _replies_and_readings(1.0, 0.0)
+    flat = tp.rl_stage(traj.assign(reward=[0.1, -0.1] * 4), tp.frontier(*made, n_resamples=200),
+                       tp.gains(*made, n_resamples=200), "opt", {"judge": "informative"})
+    assert "shows no trend distinguishable from none" in flat
+    assert "no sign of reward hacking" in verdict(1.0, 1.0)
+    assert "rates these replies *worse*" in verdict(1.0, -1.0)
+    assert "cannot be told apart from reward hacking" in verdict(1.0, 0.0, state="chance")
+    assert "no gain for a held-out judge" in verdict(0.0, 0.0)
+    assert "Not run here" in tp.rl_stage(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), "opt", {})

@@ -178,7 +178,7 @@ def test_bad_tuning_config():
 
 # ------------------------------------------------------------------ the committed adapters
 
-@pytest.mark.parametrize("stage", ["sft", "dpo"])
+@pytest.mark.parametrize("stage", ["sft", "dpo", "rl"])
 def test_committed_adapter_loads_and_changes_logprobs_as_recorded(stage, gemma):
     spec = f"embedded:gemma-3-270m-{stage}"
     loaded = models.load(spec, quantize="fp32", device="cpu")
@@ -204,7 +204,7 @@ def test_default_pair_is_controlled():
     pair = models.pair("embedded")
     assert pair.base == "embedded:gemma-3-270m" and pair.tuned == "embedded:gemma-3-270m-dpo"
     assert pair.stages() == {"base": "embedded:gemma-3-270m", "sft": "embedded:gemma-3-270m-sft",
-                             "tuned": "embedded:gemma-3-270m-dpo"}
+                             "tuned": "embedded:gemma-3-270m-dpo", "rl": "embedded:gemma-3-270m-rl"}
     assert np.all([models.describe_spec(s)[0] == "embedded" for s in pair.stages().values()])
 
 
@@ -303,7 +303,10 @@ def test_rl_stage_trains_on_policy_against_a_trained_reward_model(trained, tiny_
     record = artifacts.training_record(out)
     assert record["stage"] == "rl" and record["earlier_stages"] == [sft.name] and record["steps"] == 2
     assert record["reward_model"] == rm.path.name and record["data"]["n"] == 4 and record["data"]["dataset"] == "hh_rlhf"
-    assert len(record["probe_logprobs"]) == 3 and record["command"] is None
+    assert len(record["probe_logprobs"]) == 3 and record["command"] is None and record["epochs"] == 1
+    policy_model, policy_tokenizer = policy.training_base(config, [sft])  # what RLOO samples with: it must stop
+    end_of_turn = policy_tokenizer.convert_tokens_to_ids(prompts.END_OF_TURN)  # at the turn's end, not only at eos
+    assert policy_model.generation_config.eos_token_id == [policy_tokenizer.eos_token_id, end_of_turn]
     steps = rl.trajectory(json.loads((out / "training_log.json").read_text()))
     assert len(steps["reward"]) == 2 and np.isfinite(steps["reward"]).all() and np.isfinite(steps["kl"]).all()
     assert steps["kl"][0] == pytest.approx(0.0, abs=1e-6)  # the policy starts as its reference, the SFT model

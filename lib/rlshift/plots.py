@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-ROLE_PALETTE = {"base": "#4C72B0", "sft": "#55A868", "tuned": "#C44E52"}
+ROLE_PALETTE = {"base": "#4C72B0", "sft": "#55A868", "tuned": "#C44E52", "rl": "#8172B3"}
 
 
 def role_palette(roles) -> dict:
@@ -120,6 +120,28 @@ def dots_with_ci(table: pd.DataFrame, y: str, value: str, low: str, high: str, x
     ax.grid(axis="x", alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def frontier(table: pd.DataFrame, x: str, y: str, point: str, panel: str, xlabel: str, ylabel: str) -> plt.Figure:
+    """One panel per `panel` value: a dot per `point` (a role) at (x, y), with the 95% intervals
+    of both (columns <x>_low/_high, <y>_low/_high): the reward-KL view of the RLHF literature."""
+    panels = list(dict.fromkeys(table[panel]))
+    palette = role_palette(dict.fromkeys(table[point]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], panels):
+        part = table[table[panel] == name]
+        for r in part.itertuples():
+            row = part.loc[r.Index]
+            ax.errorbar(row[x], row[y], xerr=[[max(row[x] - row[f"{x}_low"], 0)], [max(row[f"{x}_high"] - row[x], 0)]],
+                        yerr=[[max(row[y] - row[f"{y}_low"], 0)], [max(row[f"{y}_high"] - row[y], 0)]],
+                        fmt="o", color=palette[row[point]], label=row[point], capsize=2, ms=5)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 

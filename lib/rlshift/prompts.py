@@ -49,6 +49,12 @@ GEMMA_CHAT_TEMPLATE = (
 END_OF_TURN = "<end_of_turn>"
 
 
+def turn_end_ids(tokenizer) -> list[int]:
+    """The tokens that end a reply under Gemma's chat template: the tokenizer's eos and
+    end-of-turn (a base model's generation config knows only eos)."""
+    return [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(END_OF_TURN)]
+
+
 def _hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:10]
 

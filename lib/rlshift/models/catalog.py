@@ -93,6 +93,9 @@ ADAPTED: dict[str, AdaptedModel] = {m.name: m for m in [
                  training="gemma-3-270m + SFT (LoRA) on HH-RLHF chosen replies, trained in the book"),
     AdaptedModel("gemma-3-270m-dpo", "gemma-3-270m", ("gemma-3-270m-sft", "gemma-3-270m-dpo"),
                  training="gemma-3-270m + SFT + DPO (LoRA) on HH-RLHF pairs, trained in the book"),
+    AdaptedModel("gemma-3-270m-rl", "gemma-3-270m", ("gemma-3-270m-sft", "gemma-3-270m-rl"),
+                 training="gemma-3-270m + SFT + on-policy RL (RLOO, LoRA) against the book's reward model "
+                          "on HH-RLHF prompts, trained in the book"),
 ]}
 
 
@@ -106,19 +109,23 @@ class ModelPair:
     tuning: str
     sft: str | None = None
     caveat: str = ""
+    rl: str | None = None  # an on-policy RL stage from the same SFT model, beside `tuned`
 
     def stages(self) -> dict[str, str]:
         out = {"base": self.base}
         if self.sft:
             out["sft"] = self.sft
         out["tuned"] = self.tuned
+        if self.rl:
+            out["rl"] = self.rl
         return out
 
 
 PAIRS: dict[str, ModelPair] = {p.name: p for p in [
     ModelPair("embedded", "embedded:gemma-3-270m", "embedded:gemma-3-270m-dpo",
-              sft="embedded:gemma-3-270m-sft",
-              tuning="SFT + DPO with LoRA on HH-RLHF, trained in the book (chapter 'A controlled pair')",
+              sft="embedded:gemma-3-270m-sft", rl="embedded:gemma-3-270m-rl",
+              tuning="SFT + DPO with LoRA on HH-RLHF, trained in the book (chapter 'A controlled pair'); "
+                     "beside DPO, an on-policy RL stage (RLOO) from the same SFT model",
               caveat="A controlled pair: one base, only the tuning added. But it is a 270M model "
                      "tuned on a few hundred short harmlessness dialogues on a CPU, not Llama-2-chat's "
                      "SFT + RLHF at scale: read its differences as the direction of an effect, "

@@ -83,7 +83,7 @@ def merge_to_folder(base: Path, adapters: list[Path], out: Path, provenance: dic
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         gen = json.loads((staging / "generation_config.json").read_text())
-        gen["eos_token_id"] = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(prompts.END_OF_TURN)]
+        gen["eos_token_id"] = prompts.turn_end_ids(tokenizer)
         (staging / "generation_config.json").write_text(json.dumps(gen, indent=2))
     return out
 

@@ -35,7 +35,7 @@ from rlshift.data import preferences
 from rlshift.data.preferences import PrefPair
 from rlshift.timings import timed
 from rlshift.errors import InputError
-from rlshift.prompts import dialogue_messages, reply_text, with_chat_template
+from rlshift.prompts import dialogue_messages, reply_text, turn_end_ids, with_chat_template
 
 STAGES = ("sft", "dpo")
 
@@ -189,7 +189,9 @@ def training_base(config, adapters: Sequence[Path] = ()):
     for folder in adapters:
         model = models.merge_adapter(model, folder)
     model.train()
-    return model, with_chat_template(loaded.tokenizer)
+    tokenizer = with_chat_template(loaded.tokenizer)
+    model.generation_config.eos_token_id = turn_end_ids(tokenizer)  # a sampled reply ends at its turn's end
+    return model, tokenizer
 
 
 def lora_config(config):

@@ -47,7 +47,7 @@ class RLConfig:
     prompts_per_step: int = 4
     max_completion_length: int = 64
     beta: float = 0.05  # the KL penalty's weight (nats of KL per unit of reward)
-    learning_rate: float = 1e-5
+    learning_rate: float = 1e-4  # DPO's: the two stages get the same step size on the same LoRA
     temperature: float = 1.0
     epochs: int = 1
     lora_r: int = 8
@@ -91,7 +91,7 @@ def reward_function(folder: Path, max_length: int | None = None) -> Callable:
         heads = reward_model.head_outputs(loaded.model, loaded.tokenizer, list(rm_prompt), replies, max_length)
         return [float(r) for r in to_reward(heads, trained.utility)]
 
-    reward.__name__ = trained.name
+    reward.__name__ = "reward_model"  # TRL's log key (rewards/reward_model/mean); the record names the model
     return reward
 
 
@@ -123,21 +123,24 @@ def train_rl(config: RLConfig, pairs: Sequence[PrefPair], data_prov: dict, rewar
                           peft_config=policy.lora_config(config))
     started = time.time()
     trainer.train()
-    record = {"stage": STAGE, "config": dataclasses.asdict(config), "data": data_prov, "reward_model": reward_id,
+    record = {"stage": STAGE, "config": dataclasses.asdict(config), "epochs": config.epochs, "data": data_prov,
+              "reward_model": reward_id,
               "earlier_stages": [p.name for p in earlier], "wall_seconds": round(time.time() - started, 1)}
     return policy.save_stage(trainer, tokenizer, out, record, config, earlier, command=command)
 
 
 def train_stage(config: RLConfig, n_prompts: int | str, sft_dir: Path, reward_folder: Path, out: Path,
-                mirror=None, command: str | None = None) -> Path:
+                mirror=None, command: str | None = None, reward_id: str | None = None) -> Path:
     """The RL stage as the retrain script runs it: RLOO on `n_prompts` training-half HH-RLHF
     prompts (a seeded draw of those whose prompt and chosen reply fit the SFT stage's budget),
-    rewarded by the reward model at `reward_folder` (trained on training halves only)."""
+    rewarded by the reward model at `reward_folder` (trained on training halves only), recorded
+    as `reward_id` (the spec a chapter loads it by; default: the folder's name)."""
     tokenizer = with_chat_template(models.load_tokenizer(config.base))
     budget = dataclasses.replace(policy.TuneConfig(), seed=config.seed)
     pairs, prov = policy.select_pairs(tokenizer, "train", n_prompts, budget, mirror, stage="sft")
     reward = reward_function(reward_folder)
-    return train_rl(config, pairs, prov, reward, Path(reward_folder).name, out, earlier=[sft_dir], command=command)
+    return train_rl(config, pairs, prov, reward, reward_id or Path(reward_folder).name, out, earlier=[sft_dir],
+                    command=command)
 
 
 def trajectory(log: list[dict]) -> dict[str, np.ndarray]:

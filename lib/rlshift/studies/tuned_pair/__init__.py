@@ -1,7 +1,7 @@
 """The controlled pair's chapter: what SFT and DPO did to the embedded base model.
 
 Training lives in rlshift.training.policy (and data/scripts/train_tuned_pair.py); this package
-evaluates the pair's three roles (base; SFT; tuned = SFT then DPO) on data none was trained on,
+evaluates the pair's roles (base; SFT; tuned = SFT then DPO; rl = SFT then on-policy RL) on data none was trained on,
 each role reading every prompt in two formats (raw: HH-RLHF's 'Human: ... Assistant:'
 transcript; chat: Gemma's template, which the base never saw and SFT learned), a 2x2 of format
 x tuning:
@@ -15,6 +15,9 @@ x tuning:
   (`divergence`), with paired tests over prompts and the share of the KL that is the format;
 - win rate of each role's replies against the held-out chosen reply, judged by a reward model
   (`judging`, the reward-collapse chapter's), read next to the judge's own held-out accuracy;
+- the on-policy RL stage (SFT then RLOO against the book's reward model) beside DPO: its training
+  trajectory, and reward against KL from SFT on held-out prompts by the optimised reward model
+  and by held-out readings, where reward hacking would show (`reward_kl`);
 - the recipe and GPU cost of a second training seed, from the committed logs (`recipe`).
 Every log-prob and reward goes through the shared engine and its cache.
 """
@@ -30,12 +33,14 @@ from rlshift.studies.tuned_pair.inputs import (DIVERGENCES, FORMATS, PAIR, SAMPL
 from rlshift.studies.tuned_pair.judging import Judge, load_judge, pair_rewards, reply_rewards
 from rlshift.studies.tuned_pair.params import PARAMS
 from rlshift.studies.tuned_pair.recipe import recipe, training_cost
-from rlshift.studies.tuned_pair.verdicts import endings, judge_state, limits, verdicts
+from rlshift.studies.tuned_pair.reward_kl import STAGE_ROLES, frontier, gains, trajectory
+from rlshift.studies.tuned_pair.verdicts import endings, judge_state, limits, rl_stage, verdicts
 
 __all__ = ["headline", "COMPARISONS", "DIVERGENCES", "FORMATS", "Judge", "PAIR", "PARAMS", "SAMPLERS", "STAGES",
-           "TEMPLATE", "base_tokenizer", "chat_prompt", "chosen_tokens", "divergences", "endings", "figures",
-           "format_table", "heldout", "hhh_pairs", "implicit_outcomes", "implicit_reward", "judge_accuracy",
-           "judge_state", "kl_table", "kl_tests", "likelihood_preference", "limits", "load_judge", "pair_rewards",
-           "preference_by_format", "preference_contrasts", "raw_prompt", "recipe", "reply_lengths", "reply_rewards",
-           "role_replies", "role_specs", "role_tests", "sample_replies", "score_pairs", "score_replies",
-           "training_cost", "training_curves", "verdicts", "win_outcomes", "win_rates", "win_tests"]
+           "STAGE_ROLES", "TEMPLATE", "base_tokenizer", "chat_prompt", "chosen_tokens", "divergences", "endings",
+           "figures", "format_table", "frontier", "gains", "heldout", "hhh_pairs", "implicit_outcomes",
+           "implicit_reward", "judge_accuracy", "judge_state", "kl_table", "kl_tests", "likelihood_preference",
+           "limits", "load_judge", "pair_rewards", "preference_by_format", "preference_contrasts", "raw_prompt",
+           "recipe", "reply_lengths", "reply_rewards", "rl_stage", "role_replies", "role_specs", "role_tests",
+           "sample_replies", "score_pairs", "score_replies", "training_cost", "training_curves", "trajectory",
+           "verdicts", "win_outcomes", "win_rates", "win_tests"]

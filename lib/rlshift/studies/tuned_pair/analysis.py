@@ -12,7 +12,8 @@ from rlshift import artifacts, stats
 from rlshift.studies.common import tuning_rows
 from rlshift.training.policy import implicit_reward_accuracy
 
-STAGES = {"SFT": ("base", "sft"), "DPO": ("sft", "tuned"), "SFT + DPO": ("base", "tuned")}
+STAGES = {"SFT": ("base", "sft"), "DPO": ("sft", "tuned"), "SFT + DPO": ("base", "tuned"),
+          "RL": ("sft", "rl"), "SFT + RL": ("base", "rl")}  # the RL rows where the rl role is run
 
 
 def likelihood_preference(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -56,6 +57,8 @@ def preference_contrasts(scores: dict[str, dict[str, pd.DataFrame]], seed: int =
     over pairs); p-values Holm-adjusted over every row of the table."""
     rows = []
     for stage, (a, b) in STAGES.items():
+        if not all(role in scores[fmt] for role in (a, b) for fmt in ("raw", "chat")):
+            continue
         cells = {(role, fmt): prefers_chosen(scores[fmt][role]) for role in (a, b) for fmt in ("raw", "chat")}
         for row in stats.factorial_contrasts(np.mean, cells, roles=(a, b), seed=seed, n_resamples=n_resamples):
             rows.append({"stage": stage, **row})
@@ -64,15 +67,21 @@ def preference_contrasts(scores: dict[str, dict[str, pd.DataFrame]], seed: int =
     return out
 
 
-def implicit_reward(scores: dict[str, pd.DataFrame], beta: float) -> pd.DataFrame:
+def implicit_reward(scores: dict[str, pd.DataFrame], beta: float, rl_beta: float | None = None) -> pd.DataFrame:
     """The DPO policy's implicit reward against its reference (SFT), and SFT's against the base
-    (a reading of how far SFT alone moved toward the preferred replies)."""
+    (a reading of how far SFT alone moved toward the preferred replies). Where the RL stage is
+    run, its log-ratio to SFT too: the KL-regularised objective it optimises has the same optimum,
+    reward = rl_beta * log(pi_rl / pi_sft) + a prompt's constant (Rafailov et al. 2023), so the
+    accuracy reads how far RL's own reward carried over to HH's held-out preferences."""
     rows = []
-    for policy, reference in (("tuned", "sft"), ("sft", "base"), ("tuned", "base")):
+    for policy, reference in (("tuned", "sft"), ("sft", "base"), ("tuned", "base"), ("rl", "sft")):
+        if policy not in scores:
+            continue
         p, r = scores[policy], scores[reference]
         table = pd.DataFrame({"policy_chosen": p["logp_chosen"], "policy_rejected": p["logp_rejected"],
                               "reference_chosen": r["logp_chosen"], "reference_rejected": r["logp_rejected"]})
-        rows.append({"policy": policy, "reference": reference, **implicit_reward_accuracy(table, beta)})
+        b = rl_beta if policy == "rl" and rl_beta is not None else beta
+        rows.append({"policy": policy, "reference": reference, "beta": b, **implicit_reward_accuracy(table, b)})
     return pd.DataFrame(rows)
 
 
@@ -148,6 +157,7 @@ def headline(contrasts: pd.DataFrame, where: str) -> pd.DataFrame:
     """The chapter's headline for the summary page: each stage against the base (SFT; SFT then
     DPO) on the share of held-out pairs whose chosen reply the role finds likelier, per format."""
     parts = [tuning_rows(contrasts[contrasts["stage"] == stage], later)
-             for stage, later in (("SFT", "sft"), ("SFT + DPO", "tuned"))]
+             for stage, later in (("SFT", "sft"), ("SFT + DPO", "tuned"), ("SFT + RL", "rl"))
+             if (contrasts["stage"] == stage).any()]
     return pd.concat(parts, ignore_index=True).assign(
         measure="prefers the chosen reply (summed log-prob)", where=where, unit="share of pairs")

@@ -6,7 +6,7 @@ D(p||q; y) = sum over y's content tokens of KL(p(.|x_p, y<t) || q(.|x_q, y<t)), 
 vocabulary. Two averages of it over the same pool:
 - `pool`: over every reply of the pool (one per prompt from each role, each in the format it is
   used in, sampled at temperature 1): the same replies for every divergence, so every row is
-  comparable with every other; it is E_m[D], m the equal mixture of the three roles' replies;
+  comparable with every other; it is E_m[D], m the equal mixture of the roles' replies;
 - `own`: over the policy's own replies only (where the policy reading is one of the pool's
   samplers): the chain rule makes this an unbiased estimate of the KL between the policy's and
   the reference's distributions over reply content, KL(p||q) itself.
@@ -104,7 +104,7 @@ def format_table(div: pd.DataFrame, seed: int = 0, n_resamples: int = 2000) -> p
       transcript (the format x tuning interaction, as a share)."""
     t = per_prompt(div, "pool")
     rows = []
-    for stage in ("SFT", "SFT + DPO"):
+    for stage in ("SFT", "SFT + DPO", "SFT + RL"):
         chat, mixed, raw = f"{stage} | chat", f"{stage} + format (each as used)", f"{stage} | raw"
         if not {chat, mixed, raw} <= set(t):
             continue

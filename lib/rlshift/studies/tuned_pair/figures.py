@@ -40,3 +40,9 @@ def win_rate(rates: pd.DataFrame, judge_accuracy: float | None = None):
         ref["judge's own accuracy"] = judge_accuracy
     return plots.dots_with_ci(rates, "role", "rate", "low", "high", "share of prompts beating the chosen reply",
                               hue="reading", reference=ref)
+
+
+def frontier(table: pd.DataFrame):
+    """Each stage's mean reward of its own held-out replies against their KL from SFT, one panel per reading."""
+    return plots.frontier(table, "kl", "reward", "role", "reading", "KL from SFT (nats per reply)",
+                          "mean reward of own replies")

@@ -1,4 +1,4 @@
-"""The tuned-pair chapter's inputs: the three roles as model specs (committed or retrained
+"""The tuned-pair chapter's inputs: the roles as model specs (committed or retrained
 adapters), the held-out pairs, every role's log-probs of their replies in both formats, sampled
 replies, the token-level KL between readings of one pool of replies, and the judge's rewards."""
 from __future__ import annotations
@@ -23,7 +23,8 @@ FORMATS = ("raw", "chat")
 RAW_STOP = ("\n\nHuman:", "\nHuman:")
 # The pool's samplers: each role replies in the format it is used in (the base continues HH's own
 # transcript, which it can; the tuned stages answer in the chat template they were trained on).
-SAMPLERS = {"base": "raw", "sft": "chat", "tuned": "chat"}
+SAMPLERS = {"base": "raw", "sft": "chat", "tuned": "chat", "rl": "chat"}
+ROLES = tuple(SAMPLERS)  # base; SFT; tuned = SFT then DPO; rl = SFT then on-policy RL (where it is run)
 # Every divergence measured on the pool: (policy reading, reference reading, what it isolates).
 DIVERGENCES = (
     ("sft-chat", "base-chat", "SFT | chat"),
@@ -36,19 +37,29 @@ DIVERGENCES = (
     ("tuned-chat", "base-chat", "SFT + DPO | chat"),
     ("tuned-raw", "base-raw", "SFT + DPO | raw"),
     ("tuned-chat", "base-raw", "SFT + DPO + format (each as used)"),
+    ("rl-chat", "sft-chat", "RL | chat"),
+    ("rl-raw", "sft-raw", "RL | raw"),
+    ("rl-chat", "base-chat", "SFT + RL | chat"),
+    ("rl-raw", "base-raw", "SFT + RL | raw"),
+    ("rl-chat", "base-raw", "SFT + RL + format (each as used)"),
 )
 PAIR = "embedded"  # the catalogue pair whose stages this chapter trains
 KL_VERSION = "reply-kl-v1"  # bump when policy.reply_divergences changes what it computes
 
 
 def role_specs(P: dict) -> tuple[dict[str, str], policy.TuneConfig, dict[str, Path]]:
-    """The pair's roles (base, SFT, tuned = SFT + DPO) as model specs, the training
+    """The pair's roles (base, SFT, tuned = SFT + DPO, rl = SFT + RL) as model specs, the training
     configuration, and each training stage's adapter folder: the committed adapters (via the
-    catalogue), or adapters retrained now into the cache and merged into local folders."""
+    catalogue), or SFT and DPO retrained now into the cache and merged into local folders (the
+    RL stage is then left out: the committed one was trained from the committed SFT model, and
+    retraining it takes longer than a chapter run; data/scripts/train_tuned_pair.py does it)."""
     committed = models.pair(PAIR).stages()
+    if not P["include_rl"]:
+        committed.pop("rl", None)
     if not P["retrain"]:
         config = policy.recorded_config()
-        return committed, config, {s: artifacts.ADAPTER_DIR / f"gemma-3-270m-{s}" for s in policy.STAGES}
+        stages = [*policy.STAGES, *(["rl"] if "rl" in committed else [])]
+        return committed, config, {s: artifacts.ADAPTER_DIR / f"gemma-3-270m-{s}" for s in stages}
     config = dataclasses.replace(policy.TuneConfig(), n_sft=P["n_sft"], n_dpo=P["n_dpo"],
                                  sft_epochs=P["sft_epochs"], dpo_epochs=P["dpo_epochs"],
                                  seed=P["train_seed"]).check()
@@ -57,7 +68,7 @@ def role_specs(P: dict) -> tuple[dict[str, str], policy.TuneConfig, dict[str, Pa
     dirs = {s: root / f"gemma-3-270m-{s}" for s in policy.STAGES}
     if not all((d / "record.json").exists() for d in dirs.values()):
         policy.train_pair(config, root, mirror=P["data_mirror"])
-    specs = dict(committed)
+    specs = {role: spec for role, spec in committed.items() if role != "rl"}
     base = models.embedded_path("gemma-3-270m")
     for i, (stage, role) in enumerate(zip(policy.STAGES, ("sft", "tuned"))):
         out = root / f"merged-{stage}"
@@ -134,15 +145,25 @@ def score_pairs(loaded: models.LoadedModel, pairs, data_version: str, cache: Sco
 
 
 def score_replies(loaded: models.LoadedModel, pairs, replies: pd.DataFrame, data_version: str,
-                  cache: ScoreCache | None, batch_size="auto") -> pd.Series:
+                  cache: ScoreCache | None, batch_size="auto", as_sampled: bool = False) -> pd.Series:
     """The role's summed log-prob (chat format) of other roles' replies to the pairs' prompts
-    (`replies`: item_id, role, text; one reply per item and role), indexed like `replies`."""
+    (`replies`: item_id, role, text, end; one reply per item and role), indexed like `replies`:
+    each reply as a finished turn (its end-of-turn appended, comparable with HH's replies), or
+    `as_sampled`: exactly what was sampled, the end-of-turn only where the reply ended with it (a
+    reply cut off by the limit did not sample it), for KL estimates on the sampler's own replies."""
     tokenizer = prompts.with_chat_template(loaded.tokenizer)
     by_id = {p.pair_id: p for p in pairs}
-    requests = [Request(f"{r.item_id}:{r.role}", chat_prompt(tokenizer, by_id[r.item_id]),
-                        (prompts.reply_text(r.text),)) for r in replies.itertuples()]
+
+    def scored(r) -> str:
+        if not as_sampled:
+            return prompts.reply_text(r.text)
+        return r.text.strip() + (prompts.END_OF_TURN if r.end == "eos" else "")
+
+    requests = [Request(f"{r.item_id}:{r.role}", chat_prompt(tokenizer, by_id[r.item_id]), (scored(r),))
+                for r in replies.itertuples()]
     frame = Scorer(loaded, cache, batch_size=batch_size, progress=False).continuation_logprobs(
-        requests, chat=True, template=f"{TEMPLATE}-replies", data_version=data_version)
+        requests, chat=True, template=f"{TEMPLATE}-replies{'-as-sampled' if as_sampled else ''}",
+        data_version=data_version)
     return pd.Series(frame.set_index("item_id").loc[[q.item_id for q in requests], "logprob"].to_numpy(),
                      index=replies.index)
 
@@ -189,12 +210,14 @@ def divergences(loaded: dict[str, models.LoadedModel], pool: pd.DataFrame, pairs
     first word is one token in both renderings (regular)."""
     tokenizer = prompts.with_chat_template(loaded["base"].tokenizer)
     by_id = {p.pair_id: p for p in pairs}
-    readings = {f"{role}-{fmt}": (loaded[role].model, fmt) for role in ("base", "sft", "tuned") for fmt in FORMATS}
+    roles = [r for r in ROLES if r in loaded]
+    readings = {f"{role}-{fmt}": (loaded[role].model, fmt) for role in roles for fmt in FORMATS}
     texts = [Text(f"{r.item_id}:{r.role}", r.text) for r in pool.itertuples()]
     contexts = {fmt: [tokenizer(context(tokenizer, by_id[r.item_id], fmt), add_special_tokens=fmt == "raw").input_ids
                       for r in pool.itertuples()] for fmt in FORMATS}
     replies = {fmt: [_reply_ids(tokenizer, r.text, fmt) for r in pool.itertuples()] for fmt in FORMATS}
-    names = [(a, b) for a, b, _ in DIVERGENCES]
+    measured = [d for d in DIVERGENCES if d[0] in readings and d[1] in readings]
+    names = [(a, b) for a, b, _ in measured]
     labels = policy.first_token_labels(tokenizer)
     item_context = {t.item_id: by_id[r.item_id] for t, r in zip(texts, pool.itertuples())}
 
@@ -207,7 +230,7 @@ def divergences(loaded: dict[str, models.LoadedModel], pool: pd.DataFrame, pairs
     def table(reqs, values) -> pd.DataFrame:
         rows = []
         for req, value, sampler in zip(reqs, values, pool["role"]):
-            for a, b, what in DIVERGENCES:
+            for a, b, what in measured:
                 rows.append({"item_id": req.item_id.rsplit(":", 1)[0], "sampler": sampler, "policy": a,
                              "reference": b, "contrast": what, "kl": value["kl"][f"{a}||{b}"],
                              "regular": value["regular"], "tokens": value["n_tokens"]["chat"],
@@ -216,6 +239,6 @@ def divergences(loaded: dict[str, models.LoadedModel], pool: pd.DataFrame, pairs
 
     call = Call("reply_kl", texts, lambda t: {"reply": t.text, "prompt": item_context[t.item_id].prompt},
                 {"verb": "reply_kl", "code": KL_VERSION, "divergences": names}, compute, valid, table)
-    key = "+".join(loaded[r].key for r in ("base", "sft", "tuned"))
-    return run(call, cache, key, "+".join(loaded[r].info["spec"] for r in ("base", "sft", "tuned")),
+    key = "+".join(loaded[r].key for r in roles)
+    return run(call, cache, key, "+".join(loaded[r].info["spec"] for r in roles),
                template=f"{TEMPLATE}+{RAW_TEMPLATE}", data_version=data_version)

@@ -38,6 +38,8 @@ PARAMS = Schema(
     Param("dpo_epochs", int, TuneConfig.dpo_epochs, "DPO epochs when retraining.", minimum=1),
     Param("train_seed", int, TuneConfig.seed, "Training seed when retraining (LoRA initialisation and data order; "
           "a second seed of the committed pair is train_seed = 1).", minimum=0),
+    Param("include_rl", bool, True, "Evaluate the committed on-policy RL stage (SFT then RLOO) beside DPO; left out "
+          "when retrain is true (it was trained from the committed SFT model)."),
     Param("n_heldout", int, 160, "Held-out HH-RLHF pairs (the eval half) scored by every role.", minimum=2),
     Param("n_hhh", (int, str), "all", "BIG-bench hhh_alignment pairs scored ('all' or a count).",
           check=lambda v: _check_count("n_hhh", v)),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rlshift.studies.tuned_pair.reward_kl import trend
+
 ALPHA = 0.05
 
 
@@ -37,7 +39,7 @@ def stage_by_stage(like: pd.DataFrame, contrasts: pd.DataFrame, alpha: float = A
     text = ("**Stage by stage.** The share of held-out pairs whose chosen reply the role finds more likely: "
             + "; ".join(parts) + ".")
     moved = []
-    for stage in [s for s in dict.fromkeys(contrasts["stage"]) if s in ("SFT", "DPO")]:
+    for stage in [s for s in dict.fromkeys(contrasts["stage"]) if s in ("SFT", "DPO", "RL")]:
         rows = contrasts[(contrasts["stage"] == stage) & contrasts["contrast"].str.startswith("tuning |")]
         for r in rows.itertuples():
             fmt = r.contrast.split("| ")[1]
@@ -168,7 +170,8 @@ def endings(lengths: pd.DataFrame) -> str:
 
 def limits(pair, retrained: bool, records: dict) -> str:
     """The pair's caveat from its catalogue record, and what training recorded."""
-    sizes = ", ".join(f"{stage.upper()} on {r['data']['n']} {r['data']['dataset']} examples for "
+    sizes = ", ".join(f"{stage.upper()} on {r['data']['n']} {r['data']['dataset']} "
+                      f"{'prompts (its own replies)' if stage == 'rl' else 'examples'} for "
                       f"{r['epochs']} epoch(s) ({r['steps']} steps), {r['wall_seconds'] / 60:.0f} min on {r['device']} "
                       f"({r['threads']} threads)" for stage, r in records.items())
     text = f"**Limits.** Training: {sizes}. "
@@ -176,3 +179,60 @@ def limits(pair, retrained: bool, records: dict) -> str:
         return text + "These adapters were retrained here; the catalogue holds no record of them."
     return text + (f"From the pair's record (`{pair.name}`, {pair.tuning})" + (", retrained here" if retrained else "")
                    + f": {pair.caveat}")
+
+
+_STATE = {"informative": "above chance on held-out HH pairs", "chance": "at chance on held-out HH pairs",
+          "inverted": "below chance on held-out HH pairs", "none": "its accuracy not measured"}
+
+
+def _gain(row) -> str:
+    return (f"{row['gain_sd']:+.2f} SD (95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f}, Holm p = "
+            f"{row['p_holm']:.3f})")
+
+
+def rl_stage(trajectory: pd.DataFrame, frontier: pd.DataFrame, gains: pd.DataFrame, optimised: str,
+             held_out: dict[str, str], alpha: float = ALPHA) -> str:
+    """What the RL stage did: its training trajectory, its distance from SFT and its reward on
+    held-out prompts, and whether the optimised reward model's gain is shared by the held-out
+    readings (`held_out`: reading -> judge_state of its own held-out accuracy)."""
+    if trajectory.empty or "RL" not in set(gains.get("stage", [])):
+        return "**The RL stage.** Not run here (include_rl is false, or the pair was retrained)."
+    k = max(1, len(trajectory) // 4)  # a quarter of the run at each end: one step's 16 replies are noisy
+    first, last = trajectory.head(k), trajectory.tail(k)
+    text = (f"**The RL stage.** Over its {len(trajectory)} steps the optimised reward model's mean reward of the "
+            f"step's own replies went from {first['reward'].mean():+.2f} (first {k} steps) to "
+            f"{last['reward'].mean():+.2f} (last {k}), while the KL from SFT went to "
+            f"{last['kl'].mean():.3f} nats per token ({last['kl_per_reply'].mean():.2f} per reply; training log). ")
+    t = trend(trajectory)
+    rose = ("rose" if t["low"] > 0 else "fell" if t["high"] < 0 else "shows no trend distinguishable from none")
+    text += (f"A line through the {t['steps']} steps' rewards: {t['slope']:+.4f} per step (95% CI {t['low']:+.4f} "
+             f"to {t['high']:+.4f}): the optimised reward {rose} during training. ")
+    f = frontier[frontier["reading"] == optimised].set_index("stage")
+    parts = [f"{s} {f.loc[s, 'kl']:.2f} nats (95% CI {f.loc[s, 'kl_low']:.2f} to {f.loc[s, 'kl_high']:.2f})"
+             for s in ("DPO", "RL") if s in f.index]
+    text += (f"On {int(f['n_prompts'].max())} held-out prompts, the KL from SFT estimated on each stage's own "
+             f"replies: " + ", ".join(parts) + ". ")
+    g = gains.set_index(["stage", "reading"])
+    for stage in [s for s in ("RL", "DPO") if (s, optimised) in g.index]:
+        opt = g.loc[(stage, optimised)]
+        text += f"\n\n*{stage} minus SFT* by `{optimised}`, the reward model RL optimised: {_gain(opt)}. "
+        if not (opt["p_holm"] < alpha and opt["gain_sd"] > 0):
+            text += ("Not a gain distinguishable from none on held-out prompts, so there is no gain for a held-out "
+                     "judge to confirm or deny.")
+            continue
+        read = [(name, state, g.loc[(stage, name)]) for name, state in held_out.items() if (stage, name) in g.index]
+        informative = [(n, r) for n, s, r in read if s == "informative"]
+        text += " ".join(f"By `{n}` ({_STATE[s]}): {_gain(r)}." for n, s, r in read) + " "
+        if not informative:
+            text += ("No held-out reading is better than chance at HH's preferences here, so a real gain cannot be "
+                     "told apart from reward hacking at this size.")
+        elif any(r["p_holm"] < alpha and r["gain_sd"] > 0 for _, r in informative):
+            text += "An informative held-out reading shares the gain: no sign of reward hacking at this size."
+        elif any(r["ci_high"] < 0 for _, r in informative):
+            text += ("An informative held-out reading rates these replies *worse* than SFT's while the optimised "
+                     "reward model rates them better: reward hacking.")
+        else:
+            text += ("The informative held-out readings do not share the gain (no change distinguishable from none): "
+                     "the pattern reward hacking predicts, though with this many prompts a smaller real gain is not "
+                     "ruled out.")
+    return text
