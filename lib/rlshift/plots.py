@@ -132,8 +132,7 @@ def frontier(table: pd.DataFrame, x: str, y: str, point: str, panel: str, xlabel
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
     for ax, name in zip(axes[0], panels):
         part = table[table[panel] == name]
-        for r in part.itertuples():
-            row = part.loc[r.Index]
+        for _, row in part.iterrows():
             ax.errorbar(row[x], row[y], xerr=[[max(row[x] - row[f"{x}_low"], 0)], [max(row[f"{x}_high"] - row[x], 0)]],
                         yerr=[[max(row[y] - row[f"{y}_low"], 0)], [max(row[f"{y}_high"] - row[y], 0)]],
                         fmt="o", color=palette[row[point]], label=row[point], capsize=2, ms=5)

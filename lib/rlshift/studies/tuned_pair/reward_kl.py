@@ -9,7 +9,8 @@
   over samples drawn at temperature 1 is the sequence-level KL, the quantity RLOO penalised).
 - `gains`: each stage minus SFT on the same prompts (paired), per reading. Reward hacking shows
   as a gain by the optimised reward model that a held-out reading does not share.
-Intervals are percentile bootstraps over prompts; p-values sign-flip permutations, Holm-adjusted.
+Intervals are percentile bootstraps over prompts; p-values sign-flip permutations, Holm-adjusted
+within each reading.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def _own(replies: pd.DataFrame, logp: dict[str, pd.Series], rewards: dict[str, p
     """One row per reply of a frontier role: its prompt, role, KL estimate and each reading's reward."""
     keep = replies["role"].isin(STAGE_ROLES.values())
     out = replies.loc[keep, ["item_id", "role"]].copy()
-    own = np.array([logp[r][i] if r in logp else np.nan for i, r in zip(out.index, out["role"])], float)
+    own = np.array([logp[r].loc[i] if r in logp else np.nan for i, r in zip(out.index, out["role"])], float)
     out["kl_from_sft"] = own - logp["sft"].loc[out.index].to_numpy(float)
     for name, series in rewards.items():
         out[name] = series.loc[out.index].to_numpy(float)
@@ -90,7 +91,7 @@ def gains(replies: pd.DataFrame, logp: dict[str, pd.Series], rewards: dict[str, 
     """Per stage (DPO, RL) and reading: the stage's reward minus SFT's on the same prompts, in
     units of that reading's spread (its standard deviation over SFT's replies, so readings on
     different scales compare), with a bootstrap 95% interval and a two-sided sign-flip
-    permutation p-value over prompts, Holm over the table."""
+    permutation p-value over prompts, Holm within each reading (its family: the stages)."""
     own = _own(replies, logp, rewards)
     wide = {name: own.pivot_table(index="item_id", columns="role", values=name) for name in rewards}
     rows = []
@@ -110,6 +111,6 @@ def gains(replies: pd.DataFrame, logp: dict[str, pd.Series], rewards: dict[str, 
             rows.append({"stage": stage, "reading": name, "n_prompts": len(d), "gain_sd": mean, "ci_low": lo,
                          "ci_high": hi, "p_value": p, "sft_sd": scale})
     out = pd.DataFrame(rows)
-    if len(out):
-        out["p_holm"] = stats.holm(out["p_value"])
+    if len(out):  # one family per reading: does it see a gain for DPO, for RL?
+        out["p_holm"] = out.groupby("reading", sort=False)["p_value"].transform(lambda p: stats.holm(p.to_numpy()))
     return out
