@@ -315,7 +315,7 @@ CASES = [
     ("unknown model spec", lambda c: models.load("meta llama 7b"), InputError,
      r"unknown model spec 'meta llama 7b'\. Accepted: a Hugging Face hub id"),
     ("unknown embedded model", lambda c: models.load("embedded:smollm2-1.7b"), InputError,
-     r"unknown embedded model 'smollm2-1.7b'.*Accepted: gemma-3-270m, gemma-3-270m-dpo, gemma-3-270m-sft, smollm2-135m-instruct"),
+     r"unknown embedded model 'smollm2-1.7b'.*Accepted: gemma-3-270m, gemma-3-270m-dpo, gemma-3-270m-rl, gemma-3-270m-sft, smollm2-135m-instruct"),
     ("empty model spec", lambda c: models.describe_spec(""), InputError, r"non-empty string"),
     ("local folder that is not a model", lambda c: models.load(str(c.tmp)), InputError, r"has no config.json"),
     ("hub offline", _hub_offline, InputError, r"not in the local cache and HF_HUB_OFFLINE=1.*model_pair='embedded'"),
