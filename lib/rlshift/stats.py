@@ -40,6 +40,25 @@ def bootstrap_ci(statistic: Callable[[np.ndarray], float], n_items: int, seed: i
     return low, high
 
 
+def mean_ci(x, seed: int = 0, n_resamples: int = 2000) -> tuple[float, float, float]:
+    """The mean of x (NaN left out) and its percentile-bootstrap 95% interval; NaN bounds below 2 values."""
+    x = np.asarray(x, float)
+    x = x[~np.isnan(x)]
+    if len(x) < 2:
+        return (float(x.mean()) if len(x) else np.nan), np.nan, np.nan
+    lo, hi = bootstrap_ci(lambda idx: float(x[idx].mean()), len(x), seed, n_resamples)
+    return float(x.mean()), lo, hi
+
+
+def sign_flip_p(d, alternative: str = "two-sided", seed: int = 0, n_resamples: int = 2000) -> float:
+    """Paired differences' sign-flip permutation p-value for a zero mean (NaN below 2 values)."""
+    d = np.asarray(d, float)
+    if len(d) < 2:
+        return np.nan
+    return float(sps.permutation_test((d,), np.mean, permutation_type="samples", alternative=alternative,
+                                      n_resamples=n_resamples, random_state=np.random.default_rng(seed)).pvalue)
+
+
 def mcnemar_test(correct_a, correct_b) -> dict:
     """Exact McNemar test on paired correctness (0/1 arrays over the same items)."""
     a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)

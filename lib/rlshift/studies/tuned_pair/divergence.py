@@ -17,7 +17,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from rlshift import stats
 from rlshift.studies.tuned_pair.inputs import DIVERGENCES, SAMPLERS
@@ -44,13 +43,6 @@ def per_prompt(div: pd.DataFrame, average: str) -> pd.DataFrame:
     return part.pivot_table(index="item_id", columns="contrast", values="kl", aggfunc="mean")
 
 
-def _mean_ci(x: np.ndarray, seed: int, n_resamples: int) -> tuple[float, float, float]:
-    x = x[~np.isnan(x)]
-    if len(x) < 2:
-        return (float(x.mean()) if len(x) else np.nan), np.nan, np.nan
-    lo, hi = stats.bootstrap_ci(lambda idx: float(x[idx].mean()), len(x), seed, n_resamples)
-    return float(x.mean()), lo, hi
-
 
 def kl_table(div: pd.DataFrame, seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
     """Per divergence: its mean over the pool and over the policy's own replies (nats per
@@ -61,7 +53,7 @@ def kl_table(div: pd.DataFrame, seed: int = 0, n_resamples: int = 2000) -> pd.Da
         row = {"contrast": what, "policy": policy, "reference": reference}
         for average, t in tables.items():
             x = t[what].to_numpy(float) if what in t else np.array([])
-            mean, lo, hi = _mean_ci(x, seed, n_resamples)
+            mean, lo, hi = stats.mean_ci(x, seed, n_resamples)
             row.update({f"kl_{average}": mean, f"{average}_low": lo, f"{average}_high": hi})
         part = div[div["contrast"] == what]
         row.update({"n_prompts": part["item_id"].nunique(), "n_replies": len(part),
@@ -80,11 +72,8 @@ def kl_tests(div: pd.DataFrame, seed: int = 0, n_resamples: int = 2000) -> pd.Da
         if a not in t or b not in t:
             continue
         d = (t[a] - t[b]).dropna().to_numpy(float)
-        mean, lo, hi = _mean_ci(d, seed, n_resamples)
-        p = np.nan
-        if len(d) >= 2:
-            p = float(sps.permutation_test((d,), np.mean, permutation_type="samples", alternative="greater",
-                                           n_resamples=n_resamples, random_state=np.random.default_rng(seed)).pvalue)
+        mean, lo, hi = stats.mean_ci(d, seed, n_resamples)
+        p = stats.sign_flip_p(d, "greater", seed, n_resamples)
         rows.append({"comparison": name, "first": a, "second": b, "average": average, "n_prompts": len(d),
                      "difference": mean, "ci_low": lo, "ci_high": hi, "p_greater": p})
     out = pd.DataFrame(rows)

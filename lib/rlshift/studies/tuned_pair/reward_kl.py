@@ -45,14 +45,6 @@ def trend(trajectory: pd.DataFrame, column: str = "reward") -> dict:
             "steps": len(trajectory)}
 
 
-def _mean_ci(x: np.ndarray, seed: int, n_resamples: int) -> tuple[float, float, float]:
-    x = np.asarray(x, float)
-    x = x[~np.isnan(x)]
-    if len(x) < 2:
-        return (float(x.mean()) if len(x) else np.nan), np.nan, np.nan
-    lo, hi = stats.bootstrap_ci(lambda idx: float(x[idx].mean()), len(x), seed, n_resamples)
-    return float(x.mean()), lo, hi
-
 
 def _own(replies: pd.DataFrame, logp: dict[str, pd.Series], rewards: dict[str, pd.Series]) -> pd.DataFrame:
     """One row per reply of a frontier role: its prompt, role, KL estimate and each reading's reward."""
@@ -77,9 +69,9 @@ def frontier(replies: pd.DataFrame, logp: dict[str, pd.Series], rewards: dict[st
         part = own[own["role"] == role]
         if part.empty:
             continue
-        kl, kl_lo, kl_hi = _mean_ci(part["kl_from_sft"].to_numpy(), seed, n_resamples)
+        kl, kl_lo, kl_hi = stats.mean_ci(part["kl_from_sft"].to_numpy(), seed, n_resamples)
         for name in rewards:
-            r, r_lo, r_hi = _mean_ci(part[name].to_numpy(), seed, n_resamples)
+            r, r_lo, r_hi = stats.mean_ci(part[name].to_numpy(), seed, n_resamples)
             rows.append({"stage": stage, "role": role, "reading": name, "n_prompts": len(part),
                          "kl": kl, "kl_low": kl_lo, "kl_high": kl_hi, "reward": r, "reward_low": r_lo,
                          "reward_high": r_hi})
@@ -103,11 +95,8 @@ def gains(replies: pd.DataFrame, logp: dict[str, pd.Series], rewards: dict[str, 
                 continue
             scale = float(np.nanstd(table["sft"].to_numpy(float), ddof=1)) or 1.0
             d = ((table[role] - table["sft"]) / scale).dropna().to_numpy(float)
-            mean, lo, hi = _mean_ci(d, seed, n_resamples)
-            p = np.nan
-            if len(d) >= 2:
-                p = float(sps.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=n_resamples,
-                                               random_state=np.random.default_rng(seed)).pvalue)
+            mean, lo, hi = stats.mean_ci(d, seed, n_resamples)
+            p = stats.sign_flip_p(d, "two-sided", seed, n_resamples)
             rows.append({"stage": stage, "reading": name, "n_prompts": len(d), "gain_sd": mean, "ci_low": lo,
                          "ci_high": hi, "p_value": p, "sft_sd": scale})
     out = pd.DataFrame(rows)
