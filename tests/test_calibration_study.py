@@ -52,6 +52,22 @@ def test_overconfident_tuned_model_is_found_worse_and_repaired_by_temperature():
     assert text.count("Supported (needs T > 1") == 2
 
 
+def test_the_dpo_stage_gets_the_same_2x2_beside_the_tuned_model():
+    records = _records()
+    preds = cal.predictions(cal.item_table(records))
+    beside = cal.predictions(cal.item_table(pd.concat(
+        [records, records[records["role"] == "tuned"].assign(role="dpo", model="dpo")], ignore_index=True)))
+    main = cal.contrasts(preds, seed=0, n_boot=200)
+    dpo = cal.contrasts(beside, seed=0, n_boot=200, later="dpo")
+    assert set(dpo["contrast"]) == {c.replace("tuned", "dpo") for c in main["contrast"]}  # format | dpo, ...
+    assert np.allclose(dpo.set_index(["task", "metric", "contrast"]).loc[main.set_index(
+        ["task", "metric", "contrast"]).index.map(lambda k: (k[0], k[1], k[2].replace("tuned", "dpo")))]["estimate"],
+        main["estimate"])
+    assert cal.contrasts(beside, seed=0, n_boot=200)["estimate"].tolist() == main["estimate"].tolist()  # unchanged
+    head = cal.headline(dpo, later="dpo")
+    assert set(head["contrast"]) == {"dpo - base"} and len(head) == len(cal.headline(main))
+
+
 def test_at_chance_tasks_are_named_not_dropped():
     records = _records(n=60)
     records["score"] = 0.0  # every option equally likely: accuracy at chance

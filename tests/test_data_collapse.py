@@ -46,13 +46,13 @@ def test_typicality_puts_planted_outliers_in_the_out_of_distribution_part():
     assert len(reading.split(frame.head(6), distance[:6], n_part=50)) == 6  # fewer candidates: half each
 
 
-def _quality(tuned_drop: float, seed: int = 0) -> pd.DataFrame:
+def _quality(tuned_drop: float, seed: int = 0, roles=("base", "sft", "tuned")) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(40):
         part = IN if i < 20 else OUT
         hard = rng.normal()
-        for role in ("base", "sft", "tuned"):
+        for role in roles:
             value = hard + (0.5 if part == IN else 0.0) + rng.normal(scale=0.1)
             if role == "tuned" and part == OUT:
                 value -= tuned_drop
@@ -69,6 +69,19 @@ def test_the_difference_in_differences_finds_a_planted_drop_and_not_a_shared_one
     assert abs(row["estimate"]) < 0.1 and row["p_holm"] > 0.05
     assert shared.set_index("contrast").loc["sft: in - out", "estimate"] == pytest.approx(0.5, abs=0.6)
     assert set(cells["role"]) == {"base", "sft", "tuned"} and cells["n"].eq(20).all()
+
+
+def test_the_dpo_stage_beside_the_tuned_model_gets_its_own_contrasts_and_holm_family():
+    """Only the tuned model (RL) drops out of distribution: its difference in differences is found,
+    DPO's (shared gap) is not, and each has its own Holm family."""
+    _, table = analysis.quality_contrasts(_quality(1.0, roles=("base", "sft", "dpo", "tuned")), n_boot=400, seed=0)
+    rows = table.set_index("contrast")
+    assert rows.loc["tuned gap - sft gap", "p_holm"] < 0.05 and rows.loc["tuned gap - sft gap", "estimate"] > 0.8
+    assert abs(rows.loc["dpo gap - sft gap", "estimate"]) < 0.1 and rows.loc["dpo gap - sft gap", "p_holm"] > 0.05
+    assert {"dpo gap - base gap", "tuned gap - base gap"} <= set(rows.index)
+    tuned_family = table[table["contrast"].str.startswith("tuned gap")]
+    assert (tuned_family["p_holm"] >= tuned_family["p"]).all()
+    assert analysis.later_roles(["base", "sft", "dpo", "tuned"]) == ["tuned", "dpo"]
 
 
 def _collapsed_outputs(n: int = 30):
@@ -101,6 +114,16 @@ def test_a_planted_collapse_is_found_and_an_echoing_model_shifts_with_its_inputs
     text = same_footprint(contrast, shift, ["base", "tuned"], 0.05)
     assert text.startswith("**H2**") and ": Supported." in text
     assert "inputs differ on 1 aspects (lemma); the base model's outputs on 1 (lemma); the tuned model's outputs on 0" in text
+    echo = fp.Footprint(pd.DataFrame({"text_id": [t.replace(":base", ":dpo") for t in outputs.table["text_id"]]}),
+                        {"lemma": outputs.counts["lemma"]})  # a DPO stage that echoes like the base
+    both = fp.Footprint(pd.concat([outputs.table, echo.table.iloc[:len(parts)]], ignore_index=True),
+                        {"lemma": outputs.counts["lemma"] + echo.counts["lemma"][:len(parts)]})
+    roles = ["base", "dpo", "tuned"]
+    shift4 = analysis.output_shift(inputs, both, parts, roles, n_boot=300, seed=0, top_k=50)
+    four = analysis.shift_contrast(both, parts, shift4, roles, n_boot=300, seed=0, top_k=50).set_index("contrast")
+    assert four.loc["tuned - base", "high"] < 0 and abs(four.loc["dpo - base", "estimate"]) < 0.1
+    assert same_footprint(analysis.shift_contrast(both, parts, shift4, roles, n_boot=300, seed=0, top_k=50), shift4,
+                          roles, 0.05).count("of 1 aspects") == 1  # the verdict reads the main contrast's rows only
     against = analysis.inputs_vs_outputs(inputs, outputs, parts, ["base", "tuned"], n_boot=200, seed=0, top_k=50)
     by = against.set_index("role")
     assert by.loc["base", "js"] == pytest.approx(0.0) and by.loc["tuned", "js"] == pytest.approx(1.0)  # echo; disjoint
@@ -185,7 +208,9 @@ def test_the_quality_verdict_follows_the_difference_in_differences(estimate, p, 
 
 def test_the_footprint_verdict_branches():
     def contrast(estimates, ps):
-        return pd.DataFrame({"aspect": ["pos", "lemma"], "estimate": estimates, "p_holm": ps})
+        main = pd.DataFrame({"aspect": ["pos", "lemma"], "contrast": "tuned - base", "estimate": estimates,
+                             "p_holm": ps})
+        return pd.concat([main, main.assign(contrast="dpo - base", estimate=-0.5, p_holm=0.001)])  # DPO: beside
 
     shift = pd.DataFrame({"texts": ["inputs"], "aspect": ["pos"], "p_holm": [0.01]})
     assert ": Contradicted." in same_footprint(contrast([0.2, 0.0], [0.01, 0.9]), shift, ["base", "tuned"], .05)

@@ -51,6 +51,15 @@ def _scores(acc_base: dict, acc_tuned: dict, n: int = 60, seed: int = 0) -> pd.D
     return pd.DataFrame(rows)
 
 
+def test_every_stage_is_read_against_the_base_and_the_preference_stages_against_sft():
+    from rlshift.studies.linguistic.analysis import contrast_pairs
+
+    assert [c[2] for c in contrast_pairs(["base", "sft", "dpo", "tuned"])] == [
+        "sft - base", "dpo - base", "tuned - base", "dpo - sft", "tuned - sft"]
+    assert [c[2] for c in contrast_pairs(["base", "tuned"])] == ["tuned - base"]
+    assert [c[2] for c in contrast_pairs(["base", "dpo", "tuned"])] == ["dpo - base", "tuned - base"]
+
+
 def test_contrasts_find_a_planted_drop_and_pool_it_per_domain():
     scores = _scores({"blimp": 0.95, "cola": 0.9, "rte": 0.6, "ruis": 0.6},
                      {"blimp": 0.45, "cola": 0.4, "rte": 0.6, "ruis": 0.6}, n=80)

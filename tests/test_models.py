@@ -45,15 +45,47 @@ def test_model_pairs():
     pair = models.pair("embedded-families")
     assert pair.base.startswith("embedded:") and "different families" in pair.caveat
     stages = models.pair("embedded").stages()
-    assert stages["rl"] == "embedded:gemma-3-270m-rl"  # read by the tuned-pair chapter; the other chapters' roles:
+    assert list(stages) == ["base", "sft", "dpo", "tuned"]  # training order; the main contrast is base vs tuned
+    assert stages["tuned"] == "embedded:gemma-3-270m-rl" and stages["dpo"] == "embedded:gemma-3-270m-dpo"
     specs = common.pair_specs({"model_pair": "embedded"}, include_sft=True)
     assert specs == {r: stages[r] for r in ("base", "sft", "tuned")}
-    assert common.pair_specs({"model_pair": "embedded", "tuned_model": "embedded:smollm2-135m-instruct"},
-                             include_sft=True) == {"base": "embedded:gemma-3-270m",
-                                                   "tuned": "embedded:smollm2-135m-instruct"}
-    assert models.pair("olmo-2-7b").stages()["sft"].endswith("-SFT")
+    assert common.pair_specs({"model_pair": "embedded"}, include_dpo=True) == {
+        r: stages[r] for r in ("base", "dpo", "tuned")}
+    assert list(common.pair_specs({"model_pair": "embedded"}, True, True)) == list(common.ROLES)
+    overridden = {"model_pair": "embedded", "tuned_model": "embedded:smollm2-135m-instruct"}
+    assert common.pair_specs(overridden, include_sft=True, include_dpo=True) == {
+        "base": "embedded:gemma-3-270m", "tuned": "embedded:smollm2-135m-instruct"}  # the stages belong to the pair
+    olmo = models.pair("olmo-2-7b").stages()
+    assert olmo["sft"].endswith("-SFT") and olmo["dpo"].endswith("-DPO") and olmo["tuned"].endswith("-Instruct")
+    assert "dpo" not in models.pair("llama-2-7b").stages()
     with pytest.raises(InputError, match="Did you mean 'llama-2-13b'"):
         models.pair("llama-2-13")
+
+
+@pytest.mark.slow
+def test_stages_of_one_base_share_its_embedding_and_compute_what_they_did_alone():
+    """The tuned pair holds four stages at once: one embedding tensor for all (2 GB less), and
+    each stage's logits exactly those of the stage loaded alone in a fresh process's way."""
+    import importlib
+
+    import torch
+
+    load_module = importlib.import_module("rlshift.models.load")  # the module (the package exports `load`)
+
+    x = torch.tensor([[2, 651, 6853, 563, 496]])
+    loaded = {s: models.load(f"embedded:{s}", quantize="fp32") for s in ("gemma-3-270m", "gemma-3-270m-sft")}
+    embeddings = [lm.model.get_input_embeddings().weight for lm in loaded.values()]
+    assert embeddings[0] is embeddings[1]
+    assert all(lm.model.get_output_embeddings().weight is embeddings[0] for lm in loaded.values())
+    with torch.no_grad():
+        shared = loaded["gemma-3-270m-sft"].model(x).logits
+    load_module._EMBEDDINGS.clear()  # the SFT stage alone: its own embedding, read from its folder
+    alone = models.load("embedded:gemma-3-270m-sft", quantize="fp32")
+    assert alone.model.get_input_embeddings().weight is not embeddings[0]
+    assert torch.equal(alone.model.get_input_embeddings().weight, embeddings[0])  # LoRA left it as it was
+    with torch.no_grad():
+        assert torch.equal(alone.model(x).logits, shared)
+    assert load_module._keeps_embedding("gemma-3-270m-rl")
 
 
 # the small (28 KB) companion wheel of the Gemma parts: exercises the real download path

@@ -527,9 +527,8 @@ def test_implicit_reward_needs_a_pair_trained_in_the_book():
 
     with pytest.raises(InputError, match="implicit_reward=True needs a pair whose SFT and DPO stages"):
         rc.inputs.load_implicit({"model_pair": "llama-2-7b", "tuned_model": None, "quantize": "fp32"})
-    with pytest.raises(InputError, match="implicit_reward=False"):
-        rc.inputs.load_implicit({"model_pair": "embedded", "tuned_model": "embedded:smollm2-135m-instruct",
-                                 "quantize": "fp32"})
+    with pytest.raises(InputError, match="implicit_reward=False"):  # SFT and DPO stages, but not trained here
+        rc.inputs.load_implicit({"model_pair": "olmo-2-1b", "tuned_model": None, "quantize": "fp32"})
     assert rc.reward_model_names("trained:standard", ["standard"], implicit=True) == ["trained:standard", rc.IMPLICIT]
     defaults = {name: param.default for name, param in rc.PARAMS.params.items()}
     assert rc.PARAMS.collect(dict(defaults, reward_model=rc.IMPLICIT))["reward_model"] == rc.IMPLICIT

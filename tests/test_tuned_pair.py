@@ -57,21 +57,21 @@ def test_role_scores_read_as_implicit_rewards_and_preferences():
                                "tokens_chosen": [5, 3], "tokens_rejected": [3, 3]}),
          "sft": pd.DataFrame({"logp_chosen": [-8.0, -9.0], "logp_rejected": [-9.0, -9.0],
                               "tokens_chosen": [5, 3], "tokens_rejected": [3, 3]}),
-         "tuned": pd.DataFrame({"logp_chosen": [-7.0, -10.0], "logp_rejected": [-11.0, -9.5],
+         "dpo": pd.DataFrame({"logp_chosen": [-7.0, -10.0], "logp_rejected": [-11.0, -9.5],
                               "tokens_chosen": [5, 3], "tokens_rejected": [3, 3]})}
     like = tp.likelihood_preference(s).set_index(["role", "reading"])["prefers_chosen"]
-    assert like[("base", "sum")] == 0.5 and like[("sft", "sum")] == 0.5 and like[("tuned", "sum")] == 0.5
+    assert like[("base", "sum")] == 0.5 and like[("sft", "sum")] == 0.5 and like[("dpo", "sum")] == 0.5
     assert like[("base", "per token")] == 1.0  # per token: -2 > -3 and -3 > -3.17
     implicit = tp.implicit_reward(s, beta=0.1).set_index(["policy", "reference"])
-    # tuned (DPO) vs sft: pair 1 log-ratios +1 (chosen) and -2 (rejected) -> ranked right; pair 2: -1 and -0.5 -> wrong
-    assert implicit.loc[("tuned", "sft"), "accuracy"] == 0.5
-    assert implicit.loc[("tuned", "sft"), "margin"] == pytest.approx(np.mean([0.3, -0.05]))
+    # dpo vs sft: pair 1 log-ratios +1 (chosen) and -2 (rejected) -> ranked right; pair 2: -1 and -0.5 -> wrong
+    assert implicit.loc[("dpo", "sft"), "accuracy"] == 0.5
+    assert implicit.loc[("dpo", "sft"), "margin"] == pytest.approx(np.mean([0.3, -0.05]))
 
 
 def test_preference_contrasts_are_the_2x2_of_each_stage():
-    # shares preferring the chosen reply: base raw 1/4, base chat 2/4, sft raw 3/4, sft chat 4/4, tuned = sft
-    scores = {"raw": {"base": _scores([1, -1, -1, -1]), "sft": _scores([1, 1, 1, -1]), "tuned": _scores([1, 1, 1, -1])},
-              "chat": {"base": _scores([1, 1, -1, -1]), "sft": _scores([1, 1, 1, 1]), "tuned": _scores([1, 1, 1, 1])}}
+    # shares preferring the chosen reply: base raw 1/4, base chat 2/4, sft raw 3/4, sft chat 4/4, dpo = sft
+    scores = {"raw": {"base": _scores([1, -1, -1, -1]), "sft": _scores([1, 1, 1, -1]), "dpo": _scores([1, 1, 1, -1])},
+              "chat": {"base": _scores([1, 1, -1, -1]), "sft": _scores([1, 1, 1, 1]), "dpo": _scores([1, 1, 1, 1])}}
     c = tp.preference_contrasts(scores, seed=0, n_resamples=200).set_index(["stage", "contrast"])["estimate"]
     assert c[("SFT", "tuning | raw")] == pytest.approx(0.5) and c[("SFT", "tuning | chat")] == pytest.approx(0.5)
     assert c[("SFT", "format | base")] == pytest.approx(0.25) and c[("SFT", "interaction")] == pytest.approx(0.0)
@@ -188,7 +188,7 @@ def test_the_seed_recipe_costs_come_from_the_training_logs():
 # ------------------------------------------------------------------ verdicts, branch by branch
 
 def _implicit(acc, low, high):
-    return pd.DataFrame([{"policy": "tuned", "reference": "sft", "n": 100, "accuracy": acc, "acc_low": low,
+    return pd.DataFrame([{"policy": "dpo", "reference": "sft", "n": 100, "accuracy": acc, "acc_low": low,
                           "acc_high": high, "dpo_loss": 0.6}])
 
 
@@ -206,7 +206,7 @@ def _contrasts(p):
 
 def test_stage_by_stage_branches():
     like = pd.DataFrame([{"role": r, "reading": "sum", "format": f, "prefers_chosen": 0.5}
-                         for f in ("raw", "chat") for r in ("base", "sft", "tuned")])
+                         for f in ("raw", "chat") for r in ("base", "sft", "dpo")])
     changed = V.stage_by_stage(like, _contrasts(0.01))
     assert "in the raw format base 50.0%" in changed and "SFT in the chat format +10.0%" in changed
     assert ": a change" in changed and "SFT + DPO in" not in changed
@@ -259,7 +259,7 @@ def _acc(rate, low, high):
 def _rates():
     return pd.DataFrame([{"role": "base", "rate": 0.3, "low": 0.2, "high": 0.4},
                          {"role": "sft", "rate": 0.5, "low": 0.4, "high": 0.6},
-                         {"role": "tuned", "rate": 0.7, "low": 0.6, "high": 0.8}])
+                         {"role": "dpo", "rate": 0.7, "low": 0.6, "high": 0.8}])
 
 
 def test_judge_verdict_branches():
@@ -270,7 +270,7 @@ def test_judge_verdict_branches():
     assert "prefers the rejected reply" in V.judged(_acc(0.3, 0.22, 0.38), _rates(), "j")
     good = V.judged(_acc(0.7, 0.62, 0.77), _rates(), "j")
     assert V.judge_state(_acc(0.7, 0.62, 0.77)) == "informative" and "uninformative" not in good
-    assert "Above the chosen reply: tuned." in good and "Below it: base." in good
+    assert "Above the chosen reply: dpo." in good and "Below it: base." in good
     neither = V.judged(_acc(0.7, 0.62, 0.77), _rates().assign(low=0.4, high=0.6), "j")
     assert "No role beats the chosen reply." in neither and "No role is below it." in neither
 
@@ -333,27 +333,27 @@ def test_chosen_tokens_count_the_end_of_turn():
 def test_endings_verdict_names_roles_cut_off_more_often_than_hh_replies_would_be():
     def table(sft_ci, dpo_ci, fit=0.8):
         rows = [{"role": r, "ended": (lo + hi) / 2, "ended_low": lo, "ended_high": hi}
-                for r, (lo, hi) in (("base", (0.7, 0.95)), ("sft", sft_ci), ("tuned", dpo_ci))]
+                for r, (lo, hi) in (("base", (0.7, 0.95)), ("sft", sft_ci), ("dpo", dpo_ci))]
         return pd.DataFrame(rows + ([{"role": "chosen (HH)", "ended": fit, "ended_low": 0.7, "ended_high": 0.9}]
                                     if fit is not None else []))
 
     one = tp.endings(table((0.1, 0.3), (0.6, 0.9)))
     assert "would fit the limit 80.0%" in one and "sft ended less often than that: more of its replies" in one
     both = tp.endings(table((0.1, 0.3), (0.2, 0.5)))
-    assert "sft, tuned ended less often than that: more of their replies" in both
+    assert "sft, dpo ended less often than that: more of their replies" in both
     none = tp.endings(table((0.6, 0.9), (0.7, 0.85)))
     assert "No role ended distinguishably less often" in none
     assert "would fit" not in tp.endings(table((0.1, 0.3), (0.2, 0.5), fit=None))
 
 
 def _replies_and_readings(rl_gain: float, judge_gain: float, n: int = 12):
-    """Replies of sft, tuned and rl to n prompts; the RL's log-prob of its own replies 2 nats above
-    SFT's (the tuned role's 1), and two readings: the optimised one, where RL gains `rl_gain`,
+    """Replies of sft, dpo and rl to n prompts; the RL's log-prob of its own replies 2 nats above
+    SFT's (the dpo role's 1), and two readings: the optimised one, where RL gains `rl_gain`,
     and a judge, where it gains `judge_gain` (both plus prompt noise shared by the roles)."""
     rng = np.random.default_rng(0)
     noise = rng.normal(size=n)
-    rows, logp, opt, judge = [], {r: [] for r in ("sft", "tuned", "rl")}, [], []
-    for role, lift in (("sft", 0.0), ("tuned", 1.0), ("rl", 2.0)):
+    rows, logp, opt, judge = [], {r: [] for r in ("sft", "dpo", "rl")}, [], []
+    for role, lift in (("sft", 0.0), ("dpo", 1.0), ("rl", 2.0)):
         for i in range(n):
             rows.append({"item_id": f"hh-{i}", "role": role})
             for reader in logp:

@@ -202,9 +202,9 @@ def test_damaged_adapter_is_refused(monkeypatch):
 
 def test_default_pair_is_controlled():
     pair = models.pair("embedded")
-    assert pair.base == "embedded:gemma-3-270m" and pair.tuned == "embedded:gemma-3-270m-dpo"
+    assert pair.base == "embedded:gemma-3-270m" and pair.tuned == "embedded:gemma-3-270m-rl"  # base vs RL
     assert pair.stages() == {"base": "embedded:gemma-3-270m", "sft": "embedded:gemma-3-270m-sft",
-                             "tuned": "embedded:gemma-3-270m-dpo", "rl": "embedded:gemma-3-270m-rl"}
+                             "dpo": "embedded:gemma-3-270m-dpo", "tuned": "embedded:gemma-3-270m-rl"}
     assert np.all([models.describe_spec(s)[0] == "embedded" for s in pair.stages().values()])
 
 

@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, e in models.ENCODERS.items():
                 print(f"encoder  {name:24s} {e.hub_id:40s} (reward-model backbone, {e.wheel.requirement})")
             for p in models.PAIRS.values():
-                print(f"pair {p.name:16s} base={p.base} tuned={p.tuned} ({p.tuning})")
+                stages = " ".join(f"{role}={spec}" for role, spec in p.stages().items())
+                print(f"pair {p.name:16s} {stages} ({p.tuning})")
         elif args.command == "data":
             from rlshift import data
             from rlshift.data import linguistic, preferences, summaries

@@ -5,7 +5,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-ROLE_PALETTE = {"base": "#4C72B0", "sft": "#55A868", "tuned": "#C44E52", "rl": "#8172B3"}
+ROLE_PALETTE = {"base": "#4C72B0", "sft": "#55A868", "dpo": "#8172B3", "tuned": "#C44E52",
+                "rl": "#C44E52"}  # rl: the tuned-pair chapter's name for the pair's tuned (RL) stage
 
 
 def role_palette(roles) -> dict:

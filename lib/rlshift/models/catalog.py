@@ -101,7 +101,9 @@ ADAPTED: dict[str, AdaptedModel] = {m.name: m for m in [
 
 @dataclass(frozen=True)
 class ModelPair:
-    """A base model and its RL-tuned counterpart (optionally the SFT stage between)."""
+    """A base model and its RL-tuned counterpart (`tuned`: every chapter's main contrast), optionally
+    the SFT stage between and a DPO stage: beside the tuned one from the same SFT model (the book's
+    pair) or between SFT and the tuned one (OLMo 2: SFT -> DPO -> RLVR)."""
 
     name: str
     base: str
@@ -109,23 +111,25 @@ class ModelPair:
     tuning: str
     sft: str | None = None
     caveat: str = ""
-    rl: str | None = None  # an on-policy RL stage from the same SFT model, beside `tuned`
+    dpo: str | None = None  # offline preference optimisation (DPO), read beside `tuned`
 
     def stages(self) -> dict[str, str]:
+        """Every stage by role, in training order: base, sft, dpo, tuned (those the pair has)."""
         out = {"base": self.base}
         if self.sft:
             out["sft"] = self.sft
+        if self.dpo:
+            out["dpo"] = self.dpo
         out["tuned"] = self.tuned
-        if self.rl:
-            out["rl"] = self.rl
         return out
 
 
 PAIRS: dict[str, ModelPair] = {p.name: p for p in [
-    ModelPair("embedded", "embedded:gemma-3-270m", "embedded:gemma-3-270m-dpo",
-              sft="embedded:gemma-3-270m-sft", rl="embedded:gemma-3-270m-rl",
-              tuning="SFT + DPO with LoRA on HH-RLHF, trained in the book (chapter 'A controlled pair'); "
-                     "beside DPO, an on-policy RL stage (RLOO) from the same SFT model",
+    ModelPair("embedded", "embedded:gemma-3-270m", "embedded:gemma-3-270m-rl",
+              sft="embedded:gemma-3-270m-sft", dpo="embedded:gemma-3-270m-dpo",
+              tuning="SFT + on-policy RL (RLOO, LoRA) against the book's reward model on HH-RLHF prompts, "
+                     "trained in the book (chapter 'A controlled pair'); beside it, DPO (LoRA) on HH-RLHF "
+                     "pairs from the same SFT model",
               caveat="A controlled pair: one base, only the tuning added. But it is a 270M model "
                      "tuned on a few hundred short harmlessness dialogues on a CPU, not Llama-2-chat's "
                      "SFT + RLHF at scale: read its differences as the direction of an effect, "
@@ -143,8 +147,8 @@ PAIRS: dict[str, ModelPair] = {p.name: p for p in [
               tuning="SFT + DPO"),
     ModelPair("qwen2.5-0.5b", "Qwen/Qwen2.5-0.5B", "Qwen/Qwen2.5-0.5B-Instruct",
               tuning="SFT + offline and online RL (DPO, GRPO)"),
-    *(ModelPair(name, f"allenai/OLMo-2-{hub}", f"allenai/OLMo-2-{hub}-DPO", sft=f"allenai/OLMo-2-{hub}-SFT",
-                tuning="SFT (Tulu 3) + DPO; RLVR in -Instruct")
+    *(ModelPair(name, f"allenai/OLMo-2-{hub}", f"allenai/OLMo-2-{hub}-Instruct", sft=f"allenai/OLMo-2-{hub}-SFT",
+                dpo=f"allenai/OLMo-2-{hub}-DPO", tuning="SFT (Tulu 3) + DPO + on-policy RL with verifiable rewards")
       for name, hub in (("olmo-2-7b", "1124-7B"), ("olmo-2-1b", "0425-1B"))),
 ]}
 

@@ -6,7 +6,9 @@ quantisation, bf16 compute; bitsandbytes) on CUDA and full precision elsewhere.
 """
 from __future__ import annotations
 
+import json
 import os
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +133,46 @@ def load_tokenizer(spec: str, revision: str | None = None):
     return AutoTokenizer.from_pretrained(source, revision=revision if kind == "hub" else None)
 
 
+_EMBEDDINGS: dict[tuple, weakref.ref] = {}  # (embedded base, dtype, device) -> the embedding its loaded stages share
+_UNTOUCHED = ("embed_tokens", "lm_head", "embed", "wte")
+
+
+def _keeps_embedding(name: str) -> bool:
+    """An embedded base, or an adapted stage of one whose every adapter leaves the (tied) embedding as
+    it was: LoRA on attention and MLP only, nothing saved whole, no trained token rows."""
+    if name in EMBEDDED:
+        return True
+    for folder in ADAPTED[name].adapters:
+        config = json.loads((artifacts.adapter_dir(folder) / "adapter_config.json").read_text())
+        targets = config.get("target_modules") or []
+        if (config.get("modules_to_save") or config.get("trainable_token_indices")
+                or any(part in t for t in targets for part in _UNTOUCHED)):
+            return False
+    return True
+
+
+def _share_embedding(model, name: str, device: str) -> None:
+    """Every loaded stage of one embedded base reads one embedding tensor (tied to the output layer).
+
+    The tuned pair holds four fp32 stages of Gemma-3-270M at once, each with its own 0.7 GB copy
+    of an embedding no stage changed. A stage's weights are mmapped from its folder, so its own
+    copy, never read, never becomes resident: swapped for the shared one before any forward
+    pass, it costs nothing (reading it first, even to compare, would make it resident for good)."""
+    base = ADAPTED[name].base if name in ADAPTED else name
+    if not _keeps_embedding(name) or not getattr(model.config, "tie_word_embeddings", False):
+        return
+    own = model.get_input_embeddings().weight
+    if model.get_output_embeddings() is None or model.get_output_embeddings().weight is not own:
+        return
+    key = (base, str(own.dtype), device, tuple(own.shape))
+    shared = _EMBEDDINGS[key]() if key in _EMBEDDINGS else None
+    if shared is None:
+        _EMBEDDINGS[key] = weakref.ref(own)
+        return
+    model.get_input_embeddings().weight = shared
+    model.get_output_embeddings().weight = shared
+
+
 @timed("load")
 def load(spec: str, quantize: str = "auto", device: str | None = None,
          revision: str | None = None) -> LoadedModel:
@@ -145,6 +187,8 @@ def load(spec: str, quantize: str = "auto", device: str | None = None,
     model = AutoModelForCausalLM.from_pretrained(source, revision=revision if kind == "hub" else None, **kwargs)
     if "device_map" not in kwargs:
         model.to(device)
+        if kind == "embedded":
+            _share_embedding(model, name, device)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(source, revision=revision if kind == "hub" else None)
     if rev is None:

@@ -15,7 +15,7 @@ from rlshift.params import Param
 from rlshift.training import linear_reward
 from rlshift.training.reward_model import UTILITIES
 
-ROLES = ("base", "sft", "tuned")
+ROLES = ("base", "sft", "dpo", "tuned")  # a pair's stages in training order (ModelPair.stages)
 TRAINED_PREFIX = "trained:"  # a reward model the reward-collapse chapter trains: trained:<utility>
 BOOK_PREFIX = "book:"  # a reward model committed with the book (training.linear_reward): book:<name>
 HUB_REWARD_MODEL = "OpenAssistant/reward-model-deberta-v3-large-v2"
@@ -121,16 +121,26 @@ def open_cache(P: dict) -> ScoreCache:
     return ScoreCache(P["cache_dir"]) if P["cache_dir"] else ScoreCache()
 
 
-def pair_specs(P: dict, include_sft: bool = False) -> dict[str, str]:
-    """The models a study runs, by role: the pair's base and tuned model (or their overrides),
-    and with include_sft the pair's SFT stage between them where it has one and nothing was
-    overridden (a stage-wise view: base -> SFT -> tuned)."""
+def pair_specs(P: dict, include_sft: bool = False, include_dpo: bool = False) -> dict[str, str]:
+    """The models a study runs, by role: the pair's base and tuned model (or their overrides), and,
+    where the pair has them and nothing was overridden, its SFT stage (include_sft: base -> SFT ->
+    tuned) and its DPO stage (include_dpo: offline preference optimisation beside the tuned model)."""
     p = models.pair(P["model_pair"])
     specs = {"base": P.get("base_model") or p.base}
-    if include_sft and p.sft and not P.get("base_model") and not P.get("tuned_model"):
+    as_catalogued = not P.get("base_model") and not P.get("tuned_model")
+    if include_sft and p.sft and as_catalogued:
         specs["sft"] = p.sft
+    if include_dpo and p.dpo and as_catalogued:
+        specs["dpo"] = p.dpo
     specs["tuned"] = P.get("tuned_model") or p.tuned
     return specs
+
+
+def stage_params(study: str = "score") -> tuple[Param, Param]:
+    """The pair's optional stages beside base and tuned, each read where the pair has it."""
+    return (Param("include_sft", bool, True, f"Also {study} the pair's SFT stage (base -> SFT -> tuned), where it has one."),
+            Param("include_dpo", bool, True, f"Also {study} the pair's DPO stage beside the tuned model (the embedded "
+                  "pair: DPO and on-policy RL from one SFT model), where it has one."))
 
 
 def _borrow_chat_template(tokenizer, role: str, specs: dict[str, str], prompt_format: str) -> str | None:

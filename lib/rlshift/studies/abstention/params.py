@@ -51,7 +51,7 @@ def cutoff_year(P: dict) -> int:
 
 PARAMS = Schema(
     *common.pair_params(),
-    Param("include_sft", bool, True, "Also run the pair's SFT stage (base -> SFT -> tuned), where it has one."),
+    *common.stage_params("run"),
     Param("categories", list, list(CATEGORIES), "The set's categories to run.", check=_categories),
     Param("n_items", int, 60, "Questions per category (a seeded sample; all where a category has fewer).",
           minimum=4),

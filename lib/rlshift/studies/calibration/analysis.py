@@ -111,9 +111,9 @@ def summary(preds: pd.DataFrame, n_bins: int = 10, seed: int = 0, n_boot: int = 
 
 # ------------------------------------------------------------------ the 2x2
 
-def _cells(preds: pd.DataFrame, task: str, reading: str) -> dict:
-    """Per (role, format) cell of the base/tuned 2x2, the items every cell has, in one order."""
-    part = preds[(preds["task"] == task) & (preds["reading"] == reading) & preds["role"].isin(["base", "tuned"])]
+def _cells(preds: pd.DataFrame, task: str, reading: str, later: str = "tuned") -> dict:
+    """Per (role, format) cell of the base/later 2x2, the items every cell has, in one order."""
+    part = preds[(preds["task"] == task) & (preds["reading"] == reading) & preds["role"].isin(["base", later])]
     groups = {k: g.set_index("item_id") for k, g in part.groupby(["role", "format"], sort=False)}
     if not groups:
         return {}
@@ -121,27 +121,29 @@ def _cells(preds: pd.DataFrame, task: str, reading: str) -> dict:
     return {k: g.loc[common].reset_index() for k, g in groups.items()}
 
 
-def _effects_available(cells: dict):
+def _effects_available(cells: dict, later: str = "tuned"):
     """The factorial effects where all four cells ran; else the one contrast two cells allow."""
     keys = set(cells)
-    if keys == {("base", "raw"), ("base", "chat"), ("tuned", "raw"), ("tuned", "chat")}:
-        return lambda v: stats.factorial_effects(v)
-    if len(keys) == 2 and {r for r, _ in keys} == {"base", "tuned"}:
-        (fb,), (ft,) = [[f for r, f in keys if r == role] for role in ("base", "tuned")]
-        name = f"tuning | {fb}" if fb == ft else f"confounded (tuned {ft} - base {fb})"
-        return lambda v: {name: v[("tuned", ft)] - v[("base", fb)]}
+    if keys == {("base", "raw"), ("base", "chat"), (later, "raw"), (later, "chat")}:
+        return lambda v: stats.factorial_effects(v, roles=("base", later))
+    if len(keys) == 2 and {r for r, _ in keys} == {"base", later}:
+        (fb,), (ft,) = [[f for r, f in keys if r == role] for role in ("base", later)]
+        name = f"tuning | {fb}" if fb == ft else f"confounded ({later} {ft} - base {fb})"
+        return lambda v: {name: v[(later, ft)] - v[("base", fb)]}
     return None
 
 
-def contrasts(preds: pd.DataFrame, n_bins: int = 10, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
-    """Per task x reading x metric: the 2x2 effects with paired bootstrap CIs and p-values, and
-    each p Holm-corrected across tasks (within reading x metric x contrast)."""
+def contrasts(preds: pd.DataFrame, n_bins: int = 10, seed: int = 0, n_boot: int = 1000,
+              later: str = "tuned") -> pd.DataFrame:
+    """Per task x reading x metric: the 2x2 of format x tuning (base vs `later`: the tuned model, or
+    the DPO stage beside it) with paired bootstrap CIs and p-values, and each p Holm-corrected
+    across tasks (within reading x metric x contrast)."""
     fns = metric_functions(n_bins)
     rows = []
     for reading in preds["reading"].unique():
         for task in preds.loc[preds["reading"] == reading, "task"].unique():
-            cells = _cells(preds, task, reading)
-            effects = _effects_available(cells)
+            cells = _cells(preds, task, reading, later)
+            effects = _effects_available(cells, later)
             if effects is None or len(next(iter(cells.values()))) < 2:
                 continue
             arrays = {k: _cell_array(g) for k, g in cells.items()}
@@ -318,15 +320,15 @@ HEADLINE_METRICS = {"ece": "ECE (lower: better calibrated)", "accuracy": "accura
                     "auroc": "AUROC of confidence for correctness"}
 
 
-def headline(contrasts: pd.DataFrame, reading: str = "options") -> pd.DataFrame:
-    """The chapter's headline for the summary page: the tuned model against the base, format held
-    fixed, on ECE, accuracy and AUROC, pooled over tasks (random effects, `across_tasks`), Holm
-    across the rows."""
+def headline(contrasts: pd.DataFrame, reading: str = "options", later: str = "tuned") -> pd.DataFrame:
+    """The chapter's headline for the summary page: the later stage (the tuned model; the DPO stage
+    beside it) against the base, format held fixed, on ECE, accuracy and AUROC, pooled over tasks
+    (random effects, `across_tasks`), Holm across the rows."""
     part = contrasts[(contrasts["reading"] == reading) & contrasts["metric"].isin(list(HEADLINE_METRICS))]
     pooled = across_tasks(part[part["contrast"].str.startswith("tuning | ")])
     if pooled.empty:
         return pooled
-    out = tuning_rows(pooled.rename(columns={"k": "n"}))
+    out = tuning_rows(pooled.rename(columns={"k": "n"}), later)
     out["p_holm"] = stats.holm(out["p_value"])
     out["measure"] = out["metric"].map(HEADLINE_METRICS)
     out["unit"] = out["metric"]

@@ -43,7 +43,7 @@ def _readings(value) -> None:
 
 PARAMS = Schema(
     *common.pair_params(),
-    Param("include_sft", bool, True, "Also score the pair's SFT stage (base -> SFT -> tuned), where it has one."),
+    *common.stage_params("score"),
     Param("tasks", list, DEFAULT_TASKS, "List of 'dataset:style:k_shot'.", check=tasks.check_tasks),
     Param("n_items", int, 80, "Items per dataset (stratified by subject, seeded).", minimum=1),
     common.seed(),

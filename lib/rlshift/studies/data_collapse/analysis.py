@@ -16,11 +16,17 @@ from rlshift import metrics, stats
 from rlshift.studies.data_collapse.reading import PARTS, by_ids
 
 TRANSFERRED = ("n_words", "sentence_length", "sentiment_vader", "sentiment_model")
+LATER = ("tuned", "dpo")  # the preference-tuned roles each contrasted with the reference: the main one first
 
 
 def reference_role(roles: Sequence[str]) -> str:
     """What the tuned model is contrasted with: the stage before RL (SFT) where run, else the base."""
     return "sft" if "sft" in roles else "base"
+
+
+def later_roles(roles: Sequence[str]) -> list[str]:
+    """The preference-tuned roles that were run (the tuned model, and the DPO stage beside it)."""
+    return [r for r in LATER if r in roles]
 
 
 def input_match(train: fp.Footprint | None, inputs: fp.Footprint, parts: pd.DataFrame, heldout_ids: Sequence[str],
@@ -82,16 +88,17 @@ def quality_contrasts(quality: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd
                               "high": high, "n": len(values)})
         gaps = {r: (point[r, PARTS[0]] - point[r, PARTS[1]], boot[r, PARTS[0]] - boot[r, PARTS[1]]) for r in roles}
         rows = [(f"{r}: in - out", *gaps[r]) for r in roles]
-        rows += [(f"tuned gap - {other} gap", gaps["tuned"][0] - gaps[other][0], gaps["tuned"][1] - gaps[other][1])
-                 for other in dict.fromkeys([ref, "base"]) if other in roles and other != "tuned"]
+        rows += [(f"{later} gap - {other} gap", gaps[later][0] - gaps[other][0], gaps[later][1] - gaps[other][1])
+                 for later in later_roles(roles) for other in dict.fromkeys([ref, "base"]) if other in roles]
         for name, value, draws in rows:
             low, high = np.quantile(draws, [0.025, 0.975])
             contrasts.append({"metric": metric, "contrast": name, "estimate": value, "low": low, "high": high,
                               "p": stats.bootstrap_p(draws)})
     contrasts = pd.DataFrame(contrasts)
     did = contrasts["contrast"].str.contains("gap -")
-    contrasts["p_holm"] = np.nan
-    contrasts.loc[did, "p_holm"] = stats.holm(contrasts.loc[did, "p"])
+    contrasts["p_holm"] = np.nan  # Holm over each tuned role's difference-in-differences rows
+    later = contrasts["contrast"].str.split(" ").str[0]
+    contrasts.loc[did, "p_holm"] = contrasts[did].groupby(later[did])["p"].transform(stats.holm)
     return pd.DataFrame(cells), contrasts
 
 
@@ -112,39 +119,41 @@ def output_shift(inputs: fp.Footprint, outputs: fp.Footprint, parts: pd.DataFram
 
 def shift_contrast(outputs: fp.Footprint, parts: pd.DataFrame, shift: pd.DataFrame, roles: Sequence[str],
                    n_boot: int, seed: int, top_k: int) -> pd.DataFrame:
-    """Per aspect: the tuned model's output shift (excess JS, in vs out) minus the reference
+    """Per aspect: each tuned role's output shift (excess JS, in vs out) minus the reference
     model's, with a paired bootstrap interval (the same resampled items for both models; each
-    model's null floor held at its value on the data). Below zero: the tuned model's outputs
-    change less with the input than the reference's, a collapse onto one footprint."""
+    model's null floor held at its value on the data); Holm within each contrast. Below zero: the
+    tuned model's outputs change less with the input than the reference's, a collapse onto one footprint."""
     ref = reference_role(roles)
     ids = {p: parts.loc[parts["part"] == p, "item_id"].tolist() for p in PARTS}
     rng = np.random.default_rng(seed + 7)
     weights = {p: stats.resample_weights(rng, len(ids[p]), n_boot) for p in PARTS}
     rows = []
-    for aspect in shift["aspect"].unique():
-        draws, point = {}, {}
-        counters = {(r, p): by_ids(outputs, [f"{i}:{r}" for i in ids[p]]).counts[aspect] for r in ("tuned", ref)
-                    for p in PARTS}
-        vocab = fp.vocabulary([c for cs in counters.values() for c in cs], top_k)
-        for role in ("tuned", ref):
-            m = {p: fp.count_matrix(counters[role, p], vocab) for p in PARTS}
-            null = float(shift.loc[(shift["texts"] == f"{role} outputs") & (shift["aspect"] == aspect), "null_mean"].iloc[0])
-            point[role] = fp.js_distance(m[PARTS[0]].sum(0), m[PARTS[1]].sum(0)) - null
-            draws[role] = fp.js_rows(weights[PARTS[0]] @ m[PARTS[0]], weights[PARTS[1]] @ m[PARTS[1]]) - null
-        diff = draws["tuned"] - draws[ref]
-        estimate = point["tuned"] - point[ref]
-        low, high = fp.basic_interval(estimate, diff)
-        rows.append({"aspect": aspect, "contrast": f"tuned - {ref}", "estimate": estimate, "low": low, "high": high,
-                     "p": stats.bootstrap_p(2 * estimate - diff)})  # reflected like the interval
-    table = pd.DataFrame(rows)
-    table["p_holm"] = stats.holm(table["p"])
+    for later in later_roles(roles):
+        for aspect in shift["aspect"].unique():
+            draws, point = {}, {}
+            counters = {(r, p): by_ids(outputs, [f"{i}:{r}" for i in ids[p]]).counts[aspect] for r in (later, ref)
+                        for p in PARTS}
+            vocab = fp.vocabulary([c for cs in counters.values() for c in cs], top_k)
+            for role in (later, ref):
+                m = {p: fp.count_matrix(counters[role, p], vocab) for p in PARTS}
+                null = float(shift.loc[(shift["texts"] == f"{role} outputs") & (shift["aspect"] == aspect),
+                                       "null_mean"].iloc[0])
+                point[role] = fp.js_distance(m[PARTS[0]].sum(0), m[PARTS[1]].sum(0)) - null
+                draws[role] = fp.js_rows(weights[PARTS[0]] @ m[PARTS[0]], weights[PARTS[1]] @ m[PARTS[1]]) - null
+            diff = draws[later] - draws[ref]
+            estimate = point[later] - point[ref]
+            low, high = fp.basic_interval(estimate, diff)
+            rows.append({"aspect": aspect, "contrast": f"{later} - {ref}", "estimate": estimate, "low": low,
+                         "high": high, "p": stats.bootstrap_p(2 * estimate - diff)})  # reflected like the interval
+    table = pd.DataFrame(rows, columns=["aspect", "contrast", "estimate", "low", "high", "p"])
+    table["p_holm"] = table.groupby("contrast")["p"].transform(stats.holm)
     return table
 
 
 def transfer(inputs: fp.Footprint, outputs: fp.Footprint, parts: pd.DataFrame, roles: Sequence[str], n_boot: int,
              seed: int) -> pd.DataFrame:
     """How much of each input property carries into the output: Spearman's rho between an input's
-    value and its output's, per role (bootstrap CI over items), and tuned - reference."""
+    value and its output's, per role (bootstrap CI over items), and each tuned role - reference."""
     from scipy.stats import spearmanr
 
     ids = parts["item_id"].tolist()
@@ -163,16 +172,16 @@ def transfer(inputs: fp.Footprint, outputs: fp.Footprint, parts: pd.DataFrame, r
             by_role[role] = boot
             low, high = np.nanquantile(boot, [0.025, 0.975])
             rows.append({"property": prop, "row": role, "rho": rho, "low": low, "high": high, "p": np.nan})
-        if "tuned" in by_role and ref in by_role:
-            diff = by_role["tuned"] - by_role[ref]
-            point = rows[-len(roles) + roles.index("tuned")]["rho"] - rows[-len(roles) + roles.index(ref)]["rho"]
+        rho = {r["row"]: r["rho"] for r in rows if r["property"] == prop}
+        for later in later_roles(roles) if ref in by_role else []:
+            diff = by_role[later] - by_role[ref]
             low, high = np.nanquantile(diff, [0.025, 0.975])
-            rows.append({"property": prop, "row": f"tuned - {ref}", "rho": point, "low": low, "high": high,
-                         "p": stats.bootstrap_p(diff)})
+            rows.append({"property": prop, "row": f"{later} - {ref}", "rho": rho[later] - rho[ref], "low": low,
+                         "high": high, "p": stats.bootstrap_p(diff)})
     table = pd.DataFrame(rows)
     contrast = table["row"].str.contains(" - ")
-    table["p_holm"] = np.nan
-    table.loc[contrast, "p_holm"] = stats.holm(table.loc[contrast, "p"])
+    table["p_holm"] = np.nan  # Holm within each contrast, over the properties
+    table.loc[contrast, "p_holm"] = table[contrast].groupby("row")["p"].transform(stats.holm)
     return table
 
 

@@ -8,10 +8,11 @@
 - summaries, hub (`tldr_source='hub'`): CarperAI's TL;DR train posts as the training pool, its
   test posts as candidates, summarised now by GPT-J, CarperAI's SFT and PPO models.
 - dialogues: the book's own pair. Training pool: the HH-RLHF pairs its SFT and DPO stages were
-  trained on (the committed adapters' record); candidates: held-out HH-RLHF prompts that pass the
-  same length budget, and prompts of other instruction sets (AlpacaEval, PandaLM, LLMBar, Auto-J)
-  up to MAX_PROMPT_CHARS; the base, SFT and DPO stages answer in the chat template (format fixed
-  across roles), sampled with the run's seed."""
+  trained on (the committed adapters' record; the RL stage's prompts are a seeded draw from the
+  same training half); candidates: held-out HH-RLHF prompts that pass the same length budget, and
+  prompts of other instruction sets (AlpacaEval, PandaLM, LLMBar, Auto-J) up to MAX_PROMPT_CHARS;
+  the base, SFT, DPO and RL stages answer in the chat template (format fixed across roles),
+  sampled with the run's seed."""
 from __future__ import annotations
 
 import hashlib
@@ -187,8 +188,8 @@ def generate(corpus_: Corpus, asked: pd.DataFrame, specs: dict[str, str], P: dic
 def role_specs(setting: str, P: dict) -> dict[str, str]:
     if setting == "summaries":
         specs = dict(P["tldr_models"])
-        return {r: specs[r] for r in common.ROLES if r in specs and (r != "sft" or P["include_sft"])}
-    return common.pair_specs(P, include_sft=P["include_sft"])
+        return {r: specs[r] for r in common.ROLES if r in specs and P.get(f"include_{r}", True)}
+    return common.pair_specs(P, include_sft=P["include_sft"], include_dpo=P["include_dpo"])
 
 
 def load_judges(P: dict) -> list[judging.Judge]:

@@ -1,5 +1,5 @@
 """The collapse chapter's parameters: the two RL settings (PPO summarisation; the book's own
-SFT -> DPO pair on HH-RLHF dialogues), where their texts come from, how many inputs are read,
+SFT -> {RL, DPO} pair on HH-RLHF dialogues), where their texts come from, how many inputs are read,
 how the test inputs are split into in- and out-of-distribution parts, the outputs, the reward
 models, and the annotators' sheets."""
 from __future__ import annotations
@@ -36,14 +36,14 @@ def _ood(value) -> None:
 def _tldr_models(value) -> None:
     if not isinstance(value, dict) or not {"base", "tuned"} <= set(value) or set(value) - set(common.ROLES):
         raise InputError(f"parameter 'tldr_models' = {value!r}: accepted a dict with 'base' and 'tuned' (and "
-                         f"optionally 'sft') model specs, e.g. {TLDR_MODELS}.")
+                         f"optionally 'sft' and 'dpo') model specs, e.g. {TLDR_MODELS}.")
     for spec in value.values():
         models.check_spec(spec)
 
 
 PARAMS = Schema(
     *common.pair_params(),
-    Param("include_sft", bool, True, "Also run the pair's SFT stage (base -> SFT -> DPO), where it has one."),
+    *common.stage_params("run"),
     Param("settings", list, list(SETTINGS), "The RL settings: 'summaries' (PPO summarisation) and 'dialogues' (the "
           "book's pair on HH-RLHF).", check=_settings),
     Param("tldr_source", str, "instructgpt", "Where the summaries setting's texts come from: 'instructgpt' (the "

@@ -19,6 +19,7 @@ from rlshift import footprints as fp
 from rlshift import paths
 from rlshift.cache import ScoreCache
 from rlshift.data import annotations
+from rlshift.studies import common
 from rlshift.studies.data_collapse.analysis import (input_match, inputs_vs_outputs, output_shift, per_output_quality,
                                                     quality_contrasts, sentiment_agreement, shift_contrast,
                                                     train_vs_test_outputs, transfer)
@@ -69,7 +70,7 @@ def run_setting(setting: str, P: dict, judges, cache: ScoreCache | None) -> Sett
         asked = pd.concat([parts, train_asked], ignore_index=True)
         outputs, _ = generate(corpus, asked, role_specs(setting, P), P, cache)
     outputs = outputs.merge(asked[["item_id", "part"]], on="item_id").reset_index(drop=True)
-    roles = [r for r in ("base", "sft", "tuned") if r in set(outputs["role"])]
+    roles = [r for r in common.ROLES if r in set(outputs["role"])]
     rewards = score_rewards(judges, corpus, outputs, cache)
     judge = best_judge(judges)
 

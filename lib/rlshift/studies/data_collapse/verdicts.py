@@ -72,6 +72,7 @@ def quality_gap(setting: str, contrasts: pd.DataFrame, roles: list[str], judge: 
 
 def same_footprint(contrast: pd.DataFrame, shift: pd.DataFrame, roles: list[str], alpha: float) -> str:
     ref = reference_role(roles)
+    contrast = contrast[contrast["contrast"] == f"tuned - {ref}"]  # the main contrast (DPO's rows are beside it)
     less = contrast[(contrast["p_holm"] < alpha) & (contrast["estimate"] < 0)]
     more = contrast[(contrast["p_holm"] < alpha) & (contrast["estimate"] > 0)]
     verdict = ("Supported" if len(less) and not len(more) else "Contradicted" if len(more) and not len(less)

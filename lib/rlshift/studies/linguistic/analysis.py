@@ -17,11 +17,10 @@ ZERO = "0-shot"
 
 
 def contrast_pairs(roles) -> list[tuple[str, str, str]]:
-    """(later, earlier, label): each stage against the base, and tuned against SFT (what preference
-    tuning adds on top of SFT) where both were read."""
-    out = [(r, "base", f"{r} - base") for r in ("sft", "tuned") if r in roles and "base" in roles]
-    if "sft" in roles and "tuned" in roles:
-        out.append(("tuned", "sft", "tuned - sft"))
+    """(later, earlier, label): each stage against the base, and the tuned model and the DPO stage
+    against SFT (what preference tuning adds on top of SFT) where both were read."""
+    out = [(r, "base", f"{r} - base") for r in ("sft", "dpo", "tuned") if r in roles and "base" in roles]
+    out += [(r, "sft", f"{r} - sft") for r in ("dpo", "tuned") if r in roles and "sft" in roles]
     return out
 
 

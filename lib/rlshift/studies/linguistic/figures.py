@@ -21,7 +21,7 @@ def paradigms(by_cat: pd.DataFrame, task: str = "blimp") -> plt.Figure:
     """Accuracy per paradigm (rows, grouped by field), one column per stage."""
     part = by_cat[by_cat["task"] == task]
     grid = part.pivot_table(index=["field", "category"], columns="role", values="accuracy")
-    grid = grid[[r for r in ("base", "sft", "tuned") if r in grid]]
+    grid = grid[[r for r in plots.ROLE_PALETTE if r in grid]]  # the stages in training order
     fig, ax = plt.subplots(figsize=(4.5, 1.2 + 0.16 * len(grid)))
     sns.heatmap(grid, ax=ax, vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "accuracy"},
                 yticklabels=[f"{f} · {c}" for f, c in grid.index])

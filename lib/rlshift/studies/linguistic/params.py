@@ -39,8 +39,7 @@ def _shot_tasks(P: dict) -> None:
 
 PARAMS = Schema(
     *common.pair_params(),
-    Param("include_sft", bool, True, "Also read the pair's SFT stage (base -> SFT -> tuned), where it has one: "
-          "tuned - SFT isolates what preference tuning adds."),
+    *common.stage_params("read"),
     Param("tasks", list, DEFAULT_TASKS, "Tasks (templates.TASKS): syntax, semantics and pragmatics benchmarks.",
           check=_tasks),
     Param("n_items", (int, str), 60, "Items per task, seeded and spread evenly over the task's categories (BLiMP "

@@ -53,7 +53,7 @@ def _intervention_tasks(P: dict) -> None:
 
 PARAMS = Schema(
     *common.pair_params(),
-    Param("include_sft", bool, True, "Also read the pair's SFT stage (base -> SFT -> tuned), where it has one."),
+    *common.stage_params("read"),
     Param("tasks", list, DEFAULT_TASKS, "Relational tasks (data/relations.jsonl).", check=_tasks),
     Param("n_items", int, 60, "Items per task (seeded sample).", minimum=4),
     Param("shots", list, [1, 3], "Worked examples before the question (Merullo: one-shot); each k is a "

@@ -134,13 +134,13 @@ def load_implicit(P: dict) -> RewardModelEntry:
     the reward DPO fits with the Bradley-Terry (standard) utility, read in the chat format it was
     trained in. Needs a pair whose stages were trained in the book (their record holds beta)."""
     pair = models.pair(P["model_pair"])
-    stage = pair.tuned.removeprefix("embedded:")
-    if not pair.sft or P.get("tuned_model") or not (artifacts.ADAPTER_DIR / stage / "record.json").exists():
+    stage = (pair.dpo or "").removeprefix("embedded:")
+    if not pair.sft or not stage or not (artifacts.ADAPTER_DIR / stage / "record.json").exists():
         raise InputError(f"implicit_reward=True needs a pair whose SFT and DPO stages were trained in the book "
-                         f"(model_pair='embedded', no tuned_model override); {P['model_pair']!r} has no such record. "
+                         f"(model_pair='embedded'); {P['model_pair']!r} has no such record. "
                          f"Accepted: implicit_reward=False for this pair.")
     record = artifacts.training_record(stage)
-    policy, reference = (models.load(spec, quantize=P["quantize"]) for spec in (pair.tuned, pair.sft))
+    policy, reference = (models.load(spec, quantize=P["quantize"]) for spec in (pair.dpo, pair.sft))
     data = record["data"]
     return RewardModelEntry(IMPLICIT, policy, "standard", "logit", reference=reference,
                             beta=float(record["config"]["beta"]),

@@ -14,7 +14,7 @@ from rlshift.training.reward_model import UTILITIES
 TRAINED_PREFIX = common.TRAINED_PREFIX
 IMPLICIT = "implicit:dpo"  # the pair's DPO stage read as a reward model: beta * log(pi_dpo / pi_sft)
 FREE_FORM_NAMES = tuple(n for n in preferences.NAMES if preferences.kind_of(n) != "closed")
-WITHIN_SAMPLERS = {"base": "raw", "tuned": "chat"}  # sampler role -> the prompt format it answers in
+WITHIN_SAMPLERS = {"base": "raw", "dpo": "chat", "tuned": "chat"}  # sampler role -> the format it answers in
 # FineGrainedRLHF: whole questions with up to four ranked answers (six comparisons), where the
 # utilities can differ (with two responses per prompt any increasing utility pulls them apart).
 DEFAULT_TRAIN_DATA = {"boolq": 56, "hhh_alignment": 40, "hh_rlhf": 56, "finegrained_rlhf": 48}
@@ -83,8 +83,9 @@ PARAMS = Schema(
           "analysis: many sampled answers per prompt, all rewarded (0 = skip).", minimum=0),
     Param("within_samples", int, 16, "Sampled answers per prompt and sampler in the within-prompt analysis.",
           minimum=4, maximum=256),
-    Param("within_samplers", list, list(WITHIN_SAMPLERS), "Who answers in the within-prompt analysis: the pair's "
-          "base model (raw prompting) and its tuned model (its chat format).", choices=tuple(WITHIN_SAMPLERS),
+    Param("within_samplers", list, ["base", "tuned"], "Who answers in the within-prompt analysis: the pair's "
+          "base model (raw prompting), its tuned model and its DPO stage where it has one (their chat format).",
+          choices=tuple(WITHIN_SAMPLERS),
           check=_check_nonempty("within_samplers")),
     common.seed("Seed for sampling items, training, generation and resampling."),
     Param("batch_size", int, 16, "Sequences per reward-model forward pass.", minimum=1, maximum=1024),

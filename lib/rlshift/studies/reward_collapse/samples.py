@@ -14,6 +14,7 @@ from rlshift import models, paths, prompts
 from rlshift.cache import ScoreCache
 from rlshift.data import annotations
 from rlshift.engine import GenerationSettings, Scorer
+from rlshift.errors import InputError
 from rlshift.requests import RewardItem, Text
 from rlshift.studies import common
 from rlshift.studies.reward_collapse.inputs import Prepared, RewardModelEntry, TEMPLATE_VERSION, chat_prompt, score
@@ -96,7 +97,10 @@ def within_prompt_samples(P: dict, prep: Prepared, cache: ScoreCache | None, pro
     n = P["within_prompts"]
     if not n:
         return pd.DataFrame(columns=columns)
-    specs = common.pair_specs(P)
+    specs = common.pair_specs(P, include_dpo="dpo" in P["within_samplers"])
+    if missing := [r for r in P["within_samplers"] if r not in specs]:
+        raise InputError(f"parameter 'within_samplers': model_pair {P['model_pair']!r} (as overridden) has no "
+                         f"{', '.join(missing)} stage. Accepted: {', '.join(specs)}.")
     # per task: (prompt id, the prompt as the reward model and a chat turn read it, raw text, kind, gold answer)
     tasks = {"boolq": (prep.boolq_provenance["version"],
                        [(r["item_id"], r["question"], r["cloze_context"], "closed", r["answer"]) for r in prep.boolq[:n]])}

@@ -1,13 +1,13 @@
 """The controlled pair's chapter: what SFT and DPO did to the embedded base model.
 
 Training lives in rlshift.training.policy (and data/scripts/train_tuned_pair.py); this package
-evaluates the pair's roles (base; SFT; tuned = SFT then DPO; rl = SFT then on-policy RL) on data none was trained on,
+evaluates the pair's roles (base; SFT; dpo = SFT then DPO; rl = SFT then on-policy RL) on data none was trained on,
 each role reading every prompt in two formats (raw: HH-RLHF's 'Human: ... Assistant:'
 transcript; chat: Gemma's template, which the base never saw and SFT learned), a 2x2 of format
 x tuning:
 
 - held-out HH-RLHF pairs (the other half of the fixed split): the DPO policy's implicit reward
-  beta * log(pi_tuned / pi_sft), and each role's likelihood preference in each format, with the
+  beta * log(pi_dpo / pi_sft), and each role's likelihood preference in each format, with the
   stages' effects within a format (stats.factorial_contrasts);
 - BIG-bench hhh_alignment (shipped in data/), never used for training: the same readings;
 - KL between readings on ONE pool of replies (one per prompt from each role, in the format it is

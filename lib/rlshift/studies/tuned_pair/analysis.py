@@ -12,7 +12,7 @@ from rlshift import artifacts, stats
 from rlshift.studies.common import tuning_rows
 from rlshift.training.policy import implicit_reward_accuracy
 
-STAGES = {"SFT": ("base", "sft"), "DPO": ("sft", "tuned"), "SFT + DPO": ("base", "tuned"),
+STAGES = {"SFT": ("base", "sft"), "DPO": ("sft", "dpo"), "SFT + DPO": ("base", "dpo"),
           "RL": ("sft", "rl"), "SFT + RL": ("base", "rl")}  # the RL rows where the rl role is run
 
 
@@ -74,7 +74,7 @@ def implicit_reward(scores: dict[str, pd.DataFrame], beta: float, rl_beta: float
     reward = rl_beta * log(pi_rl / pi_sft) + a prompt's constant (Rafailov et al. 2023), so the
     accuracy reads how far RL's own reward carried over to HH's held-out preferences."""
     rows = []
-    for policy, reference in (("tuned", "sft"), ("sft", "base"), ("tuned", "base"), ("rl", "sft")):
+    for policy, reference in (("dpo", "sft"), ("sft", "base"), ("dpo", "base"), ("rl", "sft")):
         if policy not in scores:
             continue
         p, r = scores[policy], scores[reference]
@@ -143,13 +143,13 @@ def win_tests(outcomes: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def implicit_outcomes(replies: pd.DataFrame, logp_tuned: pd.Series, logp_sft: pd.Series,
+def implicit_outcomes(replies: pd.DataFrame, logp_dpo: pd.Series, logp_sft: pd.Series,
                       chat_scores: dict[str, pd.DataFrame], beta: float) -> pd.DataFrame:
-    """The secondary, circular reading: DPO's own implicit reward beta * log(pi_tuned / pi_sft)
+    """The secondary, circular reading: DPO's own implicit reward beta * log(pi_dpo / pi_sft)
     as the judge of every role's reply against the chosen reply (chat format)."""
-    t, s = chat_scores["tuned"].set_index("pair_id"), chat_scores["sft"].set_index("pair_id")
+    t, s = chat_scores["dpo"].set_index("pair_id"), chat_scores["sft"].set_index("pair_id")
     chosen = beta * (t["logp_chosen"] - s["logp_chosen"])
-    reward = beta * (logp_tuned - logp_sft)
+    reward = beta * (logp_dpo - logp_sft)
     return win_outcomes(reward, replies, chosen)
 
 
@@ -157,7 +157,7 @@ def headline(contrasts: pd.DataFrame, where: str) -> pd.DataFrame:
     """The chapter's headline for the summary page: each stage against the base (SFT; SFT then
     DPO) on the share of held-out pairs whose chosen reply the role finds likelier, per format."""
     parts = [tuning_rows(contrasts[contrasts["stage"] == stage], later)
-             for stage, later in (("SFT", "sft"), ("SFT + DPO", "tuned"), ("SFT + RL", "rl"))
+             for stage, later in (("SFT", "sft"), ("SFT + DPO", "dpo"), ("SFT + RL", "rl"))
              if (contrasts["stage"] == stage).any()]
     return pd.concat(parts, ignore_index=True).assign(
         measure="prefers the chosen reply (summed log-prob)", where=where, unit="share of pairs")

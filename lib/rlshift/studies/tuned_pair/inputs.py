@@ -23,8 +23,8 @@ FORMATS = ("raw", "chat")
 RAW_STOP = ("\n\nHuman:", "\nHuman:")
 # The pool's samplers: each role replies in the format it is used in (the base continues HH's own
 # transcript, which it can; the tuned stages answer in the chat template they were trained on).
-SAMPLERS = {"base": "raw", "sft": "chat", "tuned": "chat", "rl": "chat"}
-ROLES = tuple(SAMPLERS)  # base; SFT; tuned = SFT then DPO; rl = SFT then on-policy RL (where it is run)
+SAMPLERS = {"base": "raw", "sft": "chat", "dpo": "chat", "rl": "chat"}
+ROLES = tuple(SAMPLERS)  # base; SFT; dpo = SFT then DPO; rl = SFT then on-policy RL (where it is run)
 # Every divergence measured on the pool: (policy reading, reference reading, what it isolates).
 DIVERGENCES = (
     ("sft-chat", "base-chat", "SFT | chat"),
@@ -32,11 +32,11 @@ DIVERGENCES = (
     ("sft-chat", "base-raw", "SFT + format (each as used)"),
     ("base-chat", "base-raw", "format | base"),
     ("sft-chat", "sft-raw", "format | SFT"),
-    ("tuned-chat", "sft-chat", "DPO | chat"),
-    ("tuned-raw", "sft-raw", "DPO | raw"),
-    ("tuned-chat", "base-chat", "SFT + DPO | chat"),
-    ("tuned-raw", "base-raw", "SFT + DPO | raw"),
-    ("tuned-chat", "base-raw", "SFT + DPO + format (each as used)"),
+    ("dpo-chat", "sft-chat", "DPO | chat"),
+    ("dpo-raw", "sft-raw", "DPO | raw"),
+    ("dpo-chat", "base-chat", "SFT + DPO | chat"),
+    ("dpo-raw", "base-raw", "SFT + DPO | raw"),
+    ("dpo-chat", "base-raw", "SFT + DPO + format (each as used)"),
     ("rl-chat", "sft-chat", "RL | chat"),
     ("rl-raw", "sft-raw", "RL | raw"),
     ("rl-chat", "base-chat", "SFT + RL | chat"),
@@ -48,14 +48,15 @@ KL_VERSION = "reply-kl-v1"  # bump when policy.reply_divergences changes what it
 
 
 def role_specs(P: dict) -> tuple[dict[str, str], policy.TuneConfig, dict[str, Path]]:
-    """The pair's roles (base, SFT, tuned = SFT + DPO, rl = SFT + RL) as model specs, the training
-    configuration, and each training stage's adapter folder: the committed adapters (via the
-    catalogue), or SFT and DPO retrained now into the cache and merged into local folders (the
-    RL stage is then left out: the committed one was trained from the committed SFT model, and
-    retraining it takes longer than a chapter run; data/scripts/train_tuned_pair.py does it)."""
-    committed = models.pair(PAIR).stages()
+    """The pair's roles (base, SFT, dpo = SFT + DPO, rl = SFT + RL: the pair's tuned model) as model
+    specs, the training configuration, and each training stage's adapter folder: the committed
+    adapters (via the catalogue), or SFT and DPO retrained now into the cache and merged into local
+    folders (the RL stage is then left out: the committed one was trained from the committed SFT
+    model, and retraining it takes longer than a chapter run; data/scripts/train_tuned_pair.py does it)."""
+    pair = models.pair(PAIR)
+    committed = {"base": pair.base, "sft": pair.sft, "dpo": pair.dpo, "rl": pair.tuned}
     if not P["include_rl"]:
-        committed.pop("rl", None)
+        committed.pop("rl")
     if not P["retrain"]:
         config = policy.recorded_config()
         stages = [*policy.STAGES, *(["rl"] if "rl" in committed else [])]
@@ -70,12 +71,12 @@ def role_specs(P: dict) -> tuple[dict[str, str], policy.TuneConfig, dict[str, Pa
         policy.train_pair(config, root, mirror=P["data_mirror"])
     specs = {role: spec for role, spec in committed.items() if role != "rl"}
     base = models.embedded_path("gemma-3-270m")
-    for i, (stage, role) in enumerate(zip(policy.STAGES, ("sft", "tuned"))):
+    for i, stage in enumerate(policy.STAGES):  # the training stages are the roles' names (sft, dpo)
         out = root / f"merged-{stage}"
         if not (out / "config.json").exists():
             models.merge_to_folder(base, [dirs[s] for s in policy.STAGES[:i + 1]], out,
                                    {"retrained": str(root), "stage": stage})
-        specs[role] = str(out)
+        specs[stage] = str(out)
     return specs, config, dirs
 
 

@@ -23,7 +23,7 @@ from scipy import stats as sps
 from rlshift import artifacts, stats
 from rlshift.training import rl
 
-STAGE_ROLES = {"SFT": "sft", "DPO": "tuned", "RL": "rl"}  # the roles on the frontier (SFT is its origin)
+STAGE_ROLES = {"SFT": "sft", "DPO": "dpo", "RL": "rl"}  # the roles on the frontier (SFT is its origin)
 
 
 def trajectory(folder: Path) -> pd.DataFrame:

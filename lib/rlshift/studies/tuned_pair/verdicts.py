@@ -16,7 +16,7 @@ def _pct(x: float) -> str:
 
 def dpo_preference(implicit: pd.DataFrame) -> str:
     """Did DPO's implicit reward learn the held-out preference (chat format, HH-RLHF rows)?"""
-    dpo = implicit[(implicit["policy"] == "tuned") & (implicit["reference"] == "sft")].iloc[0]
+    dpo = implicit[(implicit["policy"] == "dpo") & (implicit["reference"] == "sft")].iloc[0]
     head = (f"**Did DPO learn the held-out preference?** Its implicit reward ranks the chosen reply first on "
             f"{_pct(dpo['accuracy'])} of {int(dpo['n'])} held-out HH-RLHF pairs (95% CI {_pct(dpo['acc_low'])} to "
             f"{_pct(dpo['acc_high'])}); held-out DPO loss {dpo['dpo_loss']:.3f} vs log 2 = {np.log(2):.3f} at the "
