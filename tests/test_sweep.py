@@ -17,7 +17,7 @@ from rlshift.errors import InputError
 from tests.conftest import executed, notebook_text
 
 TINY = {"tasks": ["copa:cloze:0"], "n_items": 4, "readings": ["options"], "quantization_check": [],
-        "include_sft": False, "n_boot": 50, "n_folds": 2, "temperatures": [1.0], "prompt_format": "raw"}
+        "include_sft": False, "include_dpo": False, "n_boot": 50, "n_folds": 2, "temperatures": [1.0], "prompt_format": "raw"}
 
 
 def write_grid(path: Path, executor: dict, runs: list[dict], cache_mode: str = "per_job") -> Path:

@@ -31,7 +31,7 @@ MESSAGES = {"simple": SIMPLE, "complex": tuple(f"{v} {a}" for v in VERBS for a i
 MESSAGE_SETS = tuple(MESSAGES)
 CERTAIN = ("certainly", "certainly not")  # the simple messages that leave no doubt
 NORMS = ("sum", "token", "char", "pmi")
-ROLES = tuple(r for r in common.ROLES if r != "sft")  # the chapter compares base and tuned
+ROLES = ("base", "tuned")  # the chapter compares base and tuned (the 2x2 with the formats)
 FORMATS = prompts.RENDERINGS  # raw, chat
 CELLS = tuple(f"{r} {f}" for r in ROLES for f in FORMATS)  # the 2x2, in this order
 
