@@ -133,8 +133,8 @@ def load_tokenizer(spec: str, revision: str | None = None):
     return AutoTokenizer.from_pretrained(source, revision=revision if kind == "hub" else None)
 
 
-_EMBEDDINGS: dict[tuple, weakref.ref] = {}  # (embedded base, dtype, device) -> the embedding its loaded stages share
-_UNTOUCHED = ("embed_tokens", "lm_head", "embed", "wte")
+_EMBEDDINGS: dict[tuple, weakref.ref] = {}  # (base, dtype, device, shape) -> the embedding its loaded stages share
+_UNTOUCHED = ("embed", "lm_head", "wte")  # module names an adapter must not target for its stage to share it
 
 
 def _keeps_embedding(name: str) -> bool:

@@ -136,10 +136,11 @@ def pair_specs(P: dict, include_sft: bool = False, include_dpo: bool = False) ->
     return specs
 
 
-def stage_params(study: str = "score") -> tuple[Param, Param]:
+def stage_params(verb: str = "score") -> tuple[Param, Param]:
     """The pair's optional stages beside base and tuned, each read where the pair has it."""
-    return (Param("include_sft", bool, True, f"Also {study} the pair's SFT stage (base -> SFT -> tuned), where it has one."),
-            Param("include_dpo", bool, True, f"Also {study} the pair's DPO stage beside the tuned model (the embedded "
+    return (Param("include_sft", bool, True, f"Also {verb} the pair's SFT stage (base -> SFT -> tuned), "
+                  "where it has one."),
+            Param("include_dpo", bool, True, f"Also {verb} the pair's DPO stage beside the tuned model (the embedded "
                   "pair: DPO and on-policy RL from one SFT model), where it has one."))
 
 
