@@ -173,6 +173,24 @@ def test_judge_accuracy_and_win_rates_count_ties_half():
     assert tests.loc["SFT", "a_only"] == 1 and tests.loc["SFT", "b_only"] == 1
 
 
+def test_a_committed_judge_is_read_by_its_accuracy_on_the_whole_evaluation_half():
+    """The chapter's held-out pairs are drawn from HH's evaluation half; a committed judge's record
+    has that half whole, so its state comes from there; any other judge keeps the chapter's reading."""
+    chapter = tp.judge_accuracy(pd.DataFrame({"pair_id": list("abcd"), "r_chosen": [1.0, 0.0, 1.0, 0.0],
+                                              "r_rejected": [0.0, 1.0, 0.0, 1.0]}))
+    record = pd.DataFrame([{"source": "all", "kind": "mixed", "n": 2000, "accuracy": 0.6, "acc_low": 0.58,
+                            "acc_high": 0.62},
+                           {"source": "hh_rlhf", "kind": "open", "n": 1153, "accuracy": 0.66, "acc_low": 0.63,
+                            "acc_high": 0.69}])
+    committed = tp.Judge(None, {}, record, committed=True)
+    assert tp.judge_state(chapter) == "chance"
+    reference = tp.reference_accuracy(committed, chapter).iloc[0]
+    assert (reference["n"], reference["rate"], reference["low"]) == (1153, 0.66, 0.63)
+    assert tp.judge_state(tp.reference_accuracy(committed, chapter)) == "informative"
+    assert tp.reference_accuracy(tp.Judge(None, {}, record), chapter) is chapter  # a trained judge: its own share
+    assert tp.reference_accuracy(tp.Judge(None, {}, pd.DataFrame(), committed=True), chapter) is chapter
+
+
 def test_the_seed_recipe_costs_come_from_the_training_logs():
     dirs = {s: artifacts.ADAPTER_DIR / f"gemma-3-270m-{s}" for s in policy.STAGES}
     records = {s: artifacts.training_record(d) for s, d in dirs.items()}

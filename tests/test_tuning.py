@@ -269,6 +269,70 @@ def test_linear_reward_head_is_a_reward_model_that_scores_as_fitted(tiny_gemma, 
         dataclasses.replace(config, sets=("nope",)).check()
 
 
+def test_lora_reward_model_keeps_its_best_step_and_resumes(tiny_gemma, tmp_path, monkeypatch):
+    """The LoRA fine-tune reads validation accuracy before training (the linear start) and at its
+    checks, keeps the best, and scores the evaluation halves; an interrupted run resumes from its
+    checkpoint to the same weights; the built folder merges the adapter and computes the recorded
+    rewards through the engine."""
+    import torch
+    from safetensors.torch import load_file
+
+    from rlshift.engine import Scorer
+    from rlshift.requests import RewardItem
+    from rlshift.training import linear_reward, lora_reward
+
+    monkeypatch.setenv("RLSHIFT_CACHE_DIR", str(tmp_path / "cache"))
+    head = linear_reward.LinearRewardConfig(base=str(tiny_gemma), layer=1, max_length=48, sets=("hh_rlhf", "llmbar"),
+                                            per_set=16, hh_all=False, folds=2)
+    linear_reward.train(head, tmp_path / "linear", progress=lambda *_: None)
+    config = lora_reward.LoraRewardConfig(first_layer=0, rank=2, alpha=4, learning_rate=5e-3, head_learning_rate=5e-3,
+                                          epochs=2, batch_pairs=4, validation=0.25, checks=2)
+    record = lora_reward.train(config, tmp_path / "lora", progress=lambda *_: None, committed=tmp_path / "linear")
+    log = pd.DataFrame(record["log"])
+    assert log["step"].iloc[0] == 0 and log["train_loss"].iloc[1:].notna().all() and len(log) == 1 + 2 * 2
+    assert record["kept_step"] in set(log["step"])
+    best = log.loc[log["step"] == record["kept_step"], "validation_accuracy"].iloc[0]
+    assert best == log["validation_accuracy"].max()
+    assert sum(record["train_pairs"].values()) + sum(record["validation_pairs"].values()) == 32
+    assert pd.DataFrame(record["accuracy"]).set_index("source").loc["all", "n"] == 32
+    assert not (tmp_path / "lora" / "checkpoint.pt").exists()
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_check(message):
+        if message.startswith("step ") and not message.startswith("step 0/"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        lora_reward.train(config, tmp_path / "again", progress=stop_after_first_check, committed=tmp_path / "linear")
+    said = []
+    resumed = lora_reward.train(config, tmp_path / "again", progress=said.append, committed=tmp_path / "linear")
+    assert any(m.startswith("resumed at step") for m in said)
+    assert resumed["heldout"] == record["heldout"] and resumed["log"] == record["log"]
+    first = load_file(tmp_path / "lora" / "adapter.safetensors")
+    second = load_file(tmp_path / "again" / "adapter.safetensors")
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+    folder = linear_reward.build("tiny-lora", committed=tmp_path / "lora")
+    assert folder != linear_reward.build("tiny-linear", committed=tmp_path / "linear")
+    loaded = models.load_reward_model(str(folder), quantize="fp32", device="cpu")
+    held = pd.DataFrame(record["heldout"])
+    eval_pairs = {p.pair_id: p for p in linear_reward.draw(head, "eval")}
+    items = [RewardItem(f"{i}-c", eval_pairs[i].prompt, eval_pairs[i].chosen) for i in held["pair_id"]]
+    got = Scorer(loaded).rewards(items, max_length=48, template="test", data_version="test")["reward"]
+    assert got.to_numpy() == pytest.approx(held["r_chosen"].to_numpy(), abs=1e-4)
+    entries = linear_reward.manifest_entries(tmp_path / "lora", "tiny-lora")
+    assert [e["file"].split("/")[-1] for e in entries] == ["adapter.safetensors", "head.safetensors", "record.json"]
+    assert "LoRA (rank 2, layers 0-0)" in entries[0]["source"] and entries[0]["command"] == lora_reward.RETRAIN_COMMAND
+    with pytest.raises(InputError, match="first_layer=1"):
+        dataclasses.replace(config, first_layer=1).check(1)
+    one_set = dataclasses.replace(config, train_sets=("hh_rlhf",), epochs=1, checks=1)
+    narrow = lora_reward.train(one_set, tmp_path / "hh", progress=lambda *_: None, committed=tmp_path / "linear")
+    assert set(narrow["train_pairs"]) == set(narrow["validation_pairs"]) == {"hh_rlhf"}
+    assert set(pd.DataFrame(narrow["accuracy"])["source"]) == {"all", "hh_rlhf", "llmbar"}  # scored on every set
+
+
 def test_rl_stage_trains_on_policy_against_a_trained_reward_model(trained, tiny_gemma, tmp_path):
     """RLOO from the SFT adapter, rewarded by a reward model trained in the book (a tiny one here):
     the reward function scores replies as the library's reward model does, and the stage writes

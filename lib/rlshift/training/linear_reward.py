@@ -19,6 +19,7 @@ model folder is built from the embedded base into the cache, like the merged ada
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from rlshift.wheels import sha256_file
 
 DIR = paths.DATA_DIR / "reward_models"
 FILES = ("head.safetensors", "record.json")
+ADAPTER = "adapter.safetensors"  # a LoRA fine-tune of the layers under the head (training.lora_reward)
 RETRAIN_COMMAND = "python data/scripts/train_linear_reward.py"
 CS = (0.001, 0.003, 0.01, 0.03, 0.1)
 
@@ -179,6 +181,18 @@ def train(config: LinearRewardConfig, out: Path, mirror=None, progress=print) ->
     return record
 
 
+def load_head(folder: Path):
+    """The committed head's weights, (1, hidden), as a torch tensor."""
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / "head.safetensors"))["score.weight"]
+
+
+def files(folder: Path) -> list[str]:
+    """The files a committed reward model consists of: head and record, and its adapter if fine-tuned."""
+    return [ADAPTER] * (Path(folder) / ADAPTER).exists() + list(FILES)
+
+
 def committed() -> list[str]:
     """The names of the heads committed in data/reward_models (per the manifest)."""
     return sorted({f.split("/")[1] for f in manifest.entries() if f.startswith("reward_models/")})
@@ -197,35 +211,49 @@ def training_prompts(folder: Path, mirror=None) -> list[str]:
 def manifest_entries(folder: Path, name: str) -> list[dict]:
     record = json.loads((folder / "record.json").read_text())
     sets = ", ".join(f"{k} {v}" for k, v in record["train_pairs"].items())
-    return [{"file": f"reward_models/{name}/{f}",
-             "source": f"trained in the book: linear reward head on embedded:{record['config']['base']} layer "
-                       f"{record['config']['layer']} (training halves: {sets})",
+    what = f"linear reward head on embedded:{record['config']['base']} layer {record['config']['layer']}"
+    if "lora" in record:
+        layers = record["peft"]["layers_to_transform"]
+        what = (f"LoRA (rank {record['peft']['r']}, layers {layers[0]}-{layers[-1]}) and reward head on "
+                f"embedded:{record['config']['base']} layer {record['config']['layer']}, "
+                f"from book:{record['lora']['start']}")
+    return [{"file": f"reward_models/{name}/{f}", "source": f"trained in the book: {what} (training halves: {sets})",
              "license": "derived from Gemma (Gemma Terms of Use) and the preference sets' licenses (see data/)",
              "rows": artifacts.artifact_rows(folder / f), "sha256": sha256_file(folder / f),
-             "command": RETRAIN_COMMAND} for f in FILES]
+             "command": record["command"]} for f in files(folder)]
 
 
 def build(name: str, committed: Path | None = None) -> Path:
     """The reward-model folder of a committed head, built once into the cache (a plain
     sequence classifier with the record `reward_model.load_trained` reads)."""
     import torch
-    from safetensors.numpy import load_file
 
     src = Path(committed) if committed is not None else DIR / name
+    parts = files(src)
     if committed is None:
-        for f in FILES:
+        for f in parts:
             manifest.verified(f"reward_models/{name}/{f}")
     record = json.loads((src / "record.json").read_text())
-    weights = load_file(str(src / "head.safetensors"))["score.weight"]
+    weights = load_head(src)
     digest = sha256_file(src / "head.safetensors")[:12]
+    if ADAPTER in parts:  # the linear head's folder keeps the name it had before adapters
+        digest = hashlib.sha256((digest + sha256_file(src / ADAPTER)).encode()).hexdigest()[:12]
     out = paths.cache_dir() / "reward_models" / f"{name}-{digest}"
     if artifacts.built(out):
         return artifacts.verify_folder(out, full=False)
     config = recorded_config(record)
     model, tokenizer = truncated_classifier(base_folder(config.base), config.layer)
     with torch.no_grad():
-        model.score.weight.copy_(torch.from_numpy(weights))
-    log = [dict(row, step=0, epoch=0.0, split="cross-validated") for row in record["cv_accuracy"]]
+        model.score.weight.copy_(weights)
+    if ADAPTER in parts:
+        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        model = get_peft_model(model, LoraConfig(**record["peft"]))
+        set_peft_model_state_dict(model, load_file(str(src / ADAPTER)))
+        model = model.merge_and_unload().eval()
+    log = ([dict(row, split="validation") for row in record["log"]] if "log" in record else
+           [dict(row, step=0, epoch=0.0, split="cross-validated") for row in record["cv_accuracy"]])
     training = {"utility": "standard", "reward_scale": REWARD_SCALE["standard"], "config": record["config"],
                 "backbone": name,
                 "data_version": record["data_version"], "train_pairs": record["train_pairs"], "code": CODE_VERSION,

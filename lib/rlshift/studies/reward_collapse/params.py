@@ -44,9 +44,11 @@ PARAMS = Schema(
           "id (the plan's OpenAssistant/reward-model-deberta-v3-large-v2, or another of common.HUB_REWARD_MODELS) "
           "or a local folder.",
           check=lambda v: common.check_reward_model("reward_model", v, also=(IMPLICIT,))),
-    Param("committed_reward_models", list, [common.BOOK_PREFIX + "gemma-3-270m-linear"],
-          "Reward models committed with the book ('book:<name>': a linear Bradley-Terry head on the embedded Gemma's "
-          "own features, fitted on every preference set's training half), analysed beside the others; [] for none.",
+    Param("committed_reward_models", list,
+          [common.BOOK_PREFIX + n for n in ("gemma-3-270m-linear", "gemma-3-270m-lora")],
+          "Reward models committed with the book ('book:<name>': Bradley-Terry heads on the embedded Gemma, a linear "
+          "one on its frozen features and one with LoRA-tuned upper layers, trained on every preference set's "
+          "training half), analysed beside the others; [] for none.",
           check=lambda v: common.check_reward_models(v, parameter="committed_reward_models")),
     Param("implicit_reward", bool, True, "Also analyse the DPO stage's implicit reward beta * log(pi_dpo / pi_sft) "
           "(the preference model DPO trains; pairs whose SFT and DPO stages were trained in the book)."),

@@ -30,7 +30,7 @@ from rlshift.studies.tuned_pair.inputs import (DIVERGENCES, FORMATS, PAIR, SAMPL
                                                chat_prompt, chosen_tokens, divergences, heldout, hhh_pairs,
                                                raw_prompt, role_replies, role_specs, sample_replies, score_pairs,
                                                score_replies)
-from rlshift.studies.tuned_pair.judging import Judge, load_judge, pair_rewards, reply_rewards
+from rlshift.studies.tuned_pair.judging import Judge, load_judge, pair_rewards, reference_accuracy, reply_rewards
 from rlshift.studies.tuned_pair.params import PARAMS
 from rlshift.studies.tuned_pair.recipe import recipe, training_cost
 from rlshift.studies.tuned_pair.reward_kl import STAGE_ROLES, frontier, gains, trajectory
@@ -41,6 +41,7 @@ __all__ = ["headline", "COMPARISONS", "DIVERGENCES", "FORMATS", "Judge", "PAIR",
            "figures", "format_table", "frontier", "gains", "heldout", "hhh_pairs", "implicit_outcomes",
            "implicit_reward", "judge_accuracy", "judge_state", "kl_table", "kl_tests", "likelihood_preference",
            "limits", "load_judge", "pair_rewards", "preference_by_format", "preference_contrasts", "raw_prompt",
-           "recipe", "reply_lengths", "reply_rewards", "rl_stage", "role_replies", "role_specs", "role_tests",
+           "recipe", "reference_accuracy",
+           "reply_lengths", "reply_rewards", "rl_stage", "role_replies", "role_specs", "role_tests",
            "sample_replies", "score_pairs", "score_replies", "training_cost", "training_curves", "trajectory",
            "verdicts", "win_outcomes", "win_rates", "win_tests"]

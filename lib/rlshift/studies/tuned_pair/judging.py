@@ -24,6 +24,7 @@ class Judge:
     settings: dict  # the reward-collapse chapter's parameters it was loaded or trained with
     training_accuracy: pd.DataFrame  # a trained judge's accuracy on its own held-out share, a committed
     # head's on the evaluation halves (else empty)
+    committed: bool = False  # a reward model committed with the book (book:<name>)
 
     @property
     def name(self) -> str:
@@ -54,11 +55,23 @@ def load_judge(P: dict, progress: bool = False) -> Judge | None:
     if not P["judge"].startswith(TRAINED_PREFIX):
         entry = rc.load_external_models([P["judge"]], settings)[0]
         committed = P["judge"].startswith(BOOK_PREFIX)  # its accuracy on the evaluation halves, from its record
-        return Judge(entry, settings, rc.committed_accuracy(entry) if committed else pd.DataFrame())
+        return Judge(entry, settings, rc.committed_accuracy(entry) if committed else pd.DataFrame(), committed)
     prep = rc.prepare(settings)
     trained = rc.train_reward_models(settings, prep, progress=progress)
     entry = rc.reward_model_entries([], trained, [P["judge"]])[0]
     return Judge(entry, settings, entry.trained.accuracy())
+
+
+def reference_accuracy(judge: Judge, chapter: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy a judge is read by. A committed head's record holds its accuracy on the whole of
+    HH-RLHF's evaluation half, from which the chapter's held-out pairs are drawn: the same reading
+    on more pairs, so that one; else the chapter's own (`chapter`, analysis.judge_accuracy's)."""
+    if not judge.committed or "hh_rlhf" not in set(judge.training_accuracy.get("source", ())):
+        return chapter
+    row = judge.training_accuracy.set_index("source").loc["hh_rlhf"]
+    return pd.DataFrame([{"reading": "judge accuracy on HH-RLHF's whole evaluation half (its record)",
+                          "n": int(row["n"]), "rate": row["accuracy"], "low": row["acc_low"], "high": row["acc_high"],
+                          "ties": 0}])
 
 
 def rewards(judge: Judge, items: list[tuple[str, str, str]], data_version: str, cache: ScoreCache | None,
