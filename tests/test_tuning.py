@@ -236,12 +236,24 @@ def test_reward_model_on_a_decoder_backbone(tiny_gemma, tmp_path):
     assert got.to_numpy() == pytest.approx(want, abs=1e-5) and np.ptp(want) > 0
 
 
+def assert_engine_reads_the_recorded_rewards(folder, record, config):
+    """The built folder, loaded as a reward model, gives the engine the rewards the record holds."""
+    from rlshift.engine import Scorer
+    from rlshift.requests import RewardItem
+    from rlshift.training import linear_reward
+
+    loaded = models.load_reward_model(str(folder), quantize="fp32", device="cpu")
+    held = pd.DataFrame(record["heldout"])
+    eval_pairs = {p.pair_id: p for p in linear_reward.draw(config, "eval")}
+    items = [RewardItem(f"{i}-c", eval_pairs[i].prompt, eval_pairs[i].chosen) for i in held["pair_id"]]
+    got = Scorer(loaded).rewards(items, max_length=config.max_length, template="test", data_version="test")["reward"]
+    assert got.to_numpy() == pytest.approx(held["r_chosen"].to_numpy(), abs=1e-4)
+
+
 def test_linear_reward_head_is_a_reward_model_that_scores_as_fitted(tiny_gemma, tmp_path, monkeypatch):
     """The linear head on a decoder's last-token state: fitted on training halves, scored on the
     evaluation halves, and built into a sequence classifier whose engine rewards are the
     recorded ones (the folder computes exactly the fitted reward)."""
-    from rlshift.engine import Scorer
-    from rlshift.requests import RewardItem
     from rlshift.training import linear_reward, reward_model
 
     monkeypatch.setenv("RLSHIFT_CACHE_DIR", str(tmp_path / "cache"))
@@ -255,12 +267,7 @@ def test_linear_reward_head_is_a_reward_model_that_scores_as_fitted(tiny_gemma, 
 
     folder = linear_reward.build("tiny-linear", committed=tmp_path / "head")
     assert linear_reward.build("tiny-linear", committed=tmp_path / "head") == folder  # built once
-    loaded = models.load_reward_model(str(folder), quantize="fp32", device="cpu")
-    held = pd.DataFrame(record["heldout"])
-    eval_pairs = {p.pair_id: p for p in linear_reward.draw(config, "eval")}
-    items = [RewardItem(f"{i}-c", eval_pairs[i].prompt, eval_pairs[i].chosen) for i in held["pair_id"]]
-    got = Scorer(loaded).rewards(items, max_length=48, template="test", data_version="test")["reward"]
-    assert got.to_numpy() == pytest.approx(held["r_chosen"].to_numpy(), abs=1e-4)
+    assert_engine_reads_the_recorded_rewards(folder, record, config)
     trained = reward_model.load_trained(folder)
     assert trained.accuracy()["accuracy"].tolist() == pytest.approx(accuracy["accuracy"].tolist())
     with pytest.raises(InputError, match="layer=5"):
@@ -277,8 +284,6 @@ def test_lora_reward_model_keeps_its_best_step_and_resumes(tiny_gemma, tmp_path,
     import torch
     from safetensors.torch import load_file
 
-    from rlshift.engine import Scorer
-    from rlshift.requests import RewardItem
     from rlshift.training import linear_reward, lora_reward
 
     monkeypatch.setenv("RLSHIFT_CACHE_DIR", str(tmp_path / "cache"))
@@ -316,12 +321,7 @@ def test_lora_reward_model_keeps_its_best_step_and_resumes(tiny_gemma, tmp_path,
 
     folder = linear_reward.build("tiny-lora", committed=tmp_path / "lora")
     assert folder != linear_reward.build("tiny-linear", committed=tmp_path / "linear")
-    loaded = models.load_reward_model(str(folder), quantize="fp32", device="cpu")
-    held = pd.DataFrame(record["heldout"])
-    eval_pairs = {p.pair_id: p for p in linear_reward.draw(head, "eval")}
-    items = [RewardItem(f"{i}-c", eval_pairs[i].prompt, eval_pairs[i].chosen) for i in held["pair_id"]]
-    got = Scorer(loaded).rewards(items, max_length=48, template="test", data_version="test")["reward"]
-    assert got.to_numpy() == pytest.approx(held["r_chosen"].to_numpy(), abs=1e-4)
+    assert_engine_reads_the_recorded_rewards(folder, record, head)
     entries = linear_reward.manifest_entries(tmp_path / "lora", "tiny-lora")
     assert [e["file"].split("/")[-1] for e in entries] == ["adapter.safetensors", "head.safetensors", "record.json"]
     assert "LoRA (rank 2, layers 0-0)" in entries[0]["source"] and entries[0]["command"] == lora_reward.RETRAIN_COMMAND

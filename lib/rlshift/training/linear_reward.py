@@ -147,6 +147,18 @@ def pair_states(model, tokenizer, pairs: Sequence[PrefPair], max_length: int) ->
     return np.stack([states[:len(pairs)], states[len(pairs):]], 1)
 
 
+def scored(train_pairs: Sequence[PrefPair], eval_pairs: Sequence[PrefPair], rewards: np.ndarray) -> dict:
+    """The record's data and evaluation fields: what was trained on, and the rewards of the
+    evaluation pairs ((pairs, 2): chosen, rejected) with their accuracy per set."""
+    heldout = pd.DataFrame({"pair_id": [p.pair_id for p in eval_pairs], "source": [p.source for p in eval_pairs],
+                            "kind": [p.kind for p in eval_pairs], "r_chosen": rewards[:, 0],
+                            "r_rejected": rewards[:, 1]})
+    return {"train_pairs": pd.Series([p.source for p in train_pairs]).value_counts().sort_index().to_dict(),
+            "data_version": preferences.fingerprint(list(train_pairs))[:16],
+            "eval_version": preferences.fingerprint(list(eval_pairs))[:16],
+            "accuracy": heldout_accuracy(heldout).to_dict("records"), "heldout": heldout.to_dict("records")}
+
+
 def train(config: LinearRewardConfig, out: Path, mirror=None, progress=print) -> dict:
     """Fit the head on the training halves, score the evaluation halves, and write head and
     record to `out`; returns the record."""
@@ -164,16 +176,9 @@ def train(config: LinearRewardConfig, out: Path, mirror=None, progress=print) ->
     grid = {c: cross_validated(d, groups, c, config.folds, config.seed) for c in CS}
     best = max(grid, key=grid.get)
     w = fit(d, best).astype(np.float32)
-    rewards = s_eval @ w
-    heldout = pd.DataFrame({"pair_id": [p.pair_id for p in eval_pairs], "source": [p.source for p in eval_pairs],
-                            "kind": [p.kind for p in eval_pairs], "r_chosen": rewards[:, 0],
-                            "r_rejected": rewards[:, 1]})
     record = {"config": dataclasses.asdict(config), "C": best,
               "cv_accuracy": [{"C": c, "accuracy": a} for c, a in grid.items()],
-              "train_pairs": pd.Series([p.source for p in train_pairs]).value_counts().sort_index().to_dict(),
-              "data_version": preferences.fingerprint(train_pairs)[:16],
-              "eval_version": preferences.fingerprint(eval_pairs)[:16],
-              "accuracy": heldout_accuracy(heldout).to_dict("records"), "heldout": heldout.to_dict("records"),
+              **scored(train_pairs, eval_pairs, s_eval @ w),
               "seconds": round(time.time() - started, 1), "command": RETRAIN_COMMAND}
     out.mkdir(parents=True, exist_ok=True)
     save_file({"score.weight": w[None, :]}, str(out / "head.safetensors"))

@@ -37,7 +37,7 @@ from rlshift.engine.rewards import encode
 from rlshift.errors import InputError
 from rlshift.requests import RewardItem
 from rlshift.training import linear_reward
-from rlshift.training.reward_model import heldout_accuracy, split_heldout
+from rlshift.training.reward_model import split_heldout
 
 RETRAIN_COMMAND = "python data/scripts/train_lora_reward.py"
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -214,19 +214,13 @@ def train(config: LoraRewardConfig, out: Path, mirror=None, progress=print, comm
     progress(f"kept step {best['step']} (validation {best['accuracy']:.3f}); scoring the evaluation halves")
     eval_pairs = linear_reward.draw(eval_config, "eval", mirror)
     rewards = pair_rewards(model, tokenizer, eval_pairs, head_config.max_length)
-    heldout = pd.DataFrame({"pair_id": [p.pair_id for p in eval_pairs], "source": [p.source for p in eval_pairs],
-                            "kind": [p.kind for p in eval_pairs], "r_chosen": rewards[:, 0],
-                            "r_rejected": rewards[:, 1]})
     record = {"config": dataclasses.asdict(head_config), "eval_sets": list(eval_config.sets),
               "lora": dataclasses.asdict(config),
               "start": start,
               "peft": peft_fields(config, head_config.layer),
               "kept_step": best["step"], "log": log,
-              "train_pairs": pd.Series([p.source for p in fit_pairs]).value_counts().sort_index().to_dict(),
+              **linear_reward.scored(fit_pairs, eval_pairs, rewards),
               "validation_pairs": pd.Series([p.source for p in val_pairs]).value_counts().sort_index().to_dict(),
-              "data_version": preferences.fingerprint(fit_pairs)[:16],
-              "eval_version": preferences.fingerprint(eval_pairs)[:16],
-              "accuracy": heldout_accuracy(heldout).to_dict("records"), "heldout": heldout.to_dict("records"),
               "seconds": round(time.time() - started, 1), "command": RETRAIN_COMMAND}
     out.mkdir(parents=True, exist_ok=True)
     adapter = {k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}
