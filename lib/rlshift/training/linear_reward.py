@@ -186,16 +186,11 @@ def train(config: LinearRewardConfig, out: Path, mirror=None, progress=print) ->
     return record
 
 
-def load_head(folder: Path):
-    """The committed head's weights, (1, hidden), as a torch tensor."""
-    from safetensors.torch import load_file
-
-    return load_file(str(Path(folder) / "head.safetensors"))["score.weight"]
-
-
 def files(folder: Path) -> list[str]:
-    """The files a committed reward model consists of: head and record, and its adapter if fine-tuned."""
-    return [ADAPTER] * (Path(folder) / ADAPTER).exists() + list(FILES)
+    """The files a committed reward model consists of: head and record, and the adapter its record
+    says it was fine-tuned with (so a missing adapter fails the manifest check, not silently)."""
+    record = json.loads((Path(folder) / "record.json").read_text())
+    return [ADAPTER] * ("peft" in record) + list(FILES)
 
 
 def committed() -> list[str]:
@@ -232,6 +227,7 @@ def build(name: str, committed: Path | None = None) -> Path:
     """The reward-model folder of a committed head, built once into the cache (a plain
     sequence classifier with the record `reward_model.load_trained` reads)."""
     import torch
+    from safetensors.torch import load_file
 
     src = Path(committed) if committed is not None else DIR / name
     parts = files(src)
@@ -239,7 +235,7 @@ def build(name: str, committed: Path | None = None) -> Path:
         for f in parts:
             manifest.verified(f"reward_models/{name}/{f}")
     record = json.loads((src / "record.json").read_text())
-    weights = load_head(src)
+    weights = load_file(str(src / "head.safetensors"))["score.weight"]
     digest = sha256_file(src / "head.safetensors")[:12]
     if ADAPTER in parts:  # the linear head's folder keeps the name it had before adapters
         digest = hashlib.sha256((digest + sha256_file(src / ADAPTER)).encode()).hexdigest()[:12]
@@ -252,7 +248,6 @@ def build(name: str, committed: Path | None = None) -> Path:
         model.score.weight.copy_(weights)
     if ADAPTER in parts:
         from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
-        from safetensors.torch import load_file
 
         model = get_peft_model(model, LoraConfig(**record["peft"]))
         set_peft_model_state_dict(model, load_file(str(src / ADAPTER)))
